@@ -1,0 +1,63 @@
+# Copyright 2026 The transformers-condenser Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Packaging for transformers-condenser.
+
+The version ranges below are the ones CI tests (see CONTRIBUTING.md). Install torch first from the index that matches
+your hardware (e.g. `pip install torch==2.13.0` for the CPU build); a bare `torch` requirement may pull a large CUDA
+build.
+"""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+
+HERE = Path(__file__).parent
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"', (HERE / "src" / "transformers_condenser" / "__init__.py").read_text(), re.M
+).group(1)
+
+install_requires = [
+    "torch>=2.13",
+    "transformers>=5.24,<6",
+    
+    "huggingface_hub>=1.31,<3",
+]
+
+extras = {}
+extras["testing"] = ["pytest>=8", "pytest-xdist>=3", "parameterized>=0.9", "hypothesis>=6", "tokenizers>=0.21"]
+extras["quality"] = ["ruff>=0.15"]
+extras["dev"] = extras["testing"] + extras["quality"]
+
+setup(
+    name="transformers-condenser",
+    version=VERSION,
+    description="Condenser and coCondenser dense-retrieval pre-training for Hugging Face transformers",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    keywords="dense retrieval pre-training condenser cocondenser bert transformers",
+    package_dir={"": "src"},
+    packages=find_packages("src"),
+    python_requires=">=3.10",
+    install_requires=install_requires,
+    extras_require=extras,
+    classifiers=[
+        "Development Status :: 3 - Alpha",
+        "Intended Audience :: Science/Research",
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

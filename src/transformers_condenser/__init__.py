@@ -1,0 +1,44 @@
+# Copyright 2026 The transformers-condenser Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Condenser and coCondenser for Hugging Face transformers.
+
+Importing this package registers the Condenser classes with transformers' Auto classes, so that
+`AutoConfig`, `AutoModel` and `AutoModelForPreTraining` load Condenser checkpoints (`model_type: "condenser"`).
+Registration is idempotent: importing twice is harmless.
+"""
+
+from transformers import AutoConfig, AutoModel, AutoModelForPreTraining
+
+from .configuration_condenser import CondenserConfig
+from .modeling_condenser import (
+    CondenserForPreTraining,
+    CondenserForPreTrainingOutput,
+    CondenserModel,
+    CondenserPreTrainedModel,
+)
+
+
+__version__ = "0.1.0.dev0"
+
+AutoConfig.register(CondenserConfig.model_type, CondenserConfig, exist_ok=True)
+AutoModel.register(CondenserConfig, CondenserModel, exist_ok=True)
+AutoModelForPreTraining.register(CondenserConfig, CondenserForPreTraining, exist_ok=True)
+
+__all__ = [
+    "CondenserConfig",
+    "CondenserForPreTraining",
+    "CondenserForPreTrainingOutput",
+    "CondenserModel",
+    "CondenserPreTrainedModel",
+]

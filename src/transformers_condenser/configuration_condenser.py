@@ -1,0 +1,135 @@
+# Copyright 2026 The transformers-condenser Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Condenser model configuration"""
+
+from huggingface_hub.dataclasses import strict
+from transformers import BertConfig
+
+
+@strict
+class CondenserConfig(BertConfig):
+    r"""
+    This is the configuration class to store the configuration of a [`CondenserModel`] or a
+    [`CondenserForPreTraining`]. It holds every BERT hyperparameter (with the defaults of
+    [google-bert/bert-base-uncased](https://huggingface.co/google-bert/bert-base-uncased)) plus the three settings of
+    the Condenser pre-training head. Instantiating a configuration with the defaults yields the architecture of the
+    paper: a BERT-base backbone whose 6th layer feeds a 2-layer head.
+
+    Configuration objects inherit from [`~transformers.PreTrainedConfig`] and can be used to control the model outputs.
+    Read the documentation from [`~transformers.PreTrainedConfig`] for more information.
+
+    Args:
+        vocab_size (`int`, *optional*, defaults to 30522):
+            Vocabulary size of the model: the number of different tokens that can be represented by `input_ids`.
+        hidden_size (`int`, *optional*, defaults to 768):
+            Dimensionality of the encoder layers, of the head layers and of the CLS embedding.
+        num_hidden_layers (`int`, *optional*, defaults to 12):
+            Number of hidden layers in the backbone encoder.
+        num_attention_heads (`int`, *optional*, defaults to 12):
+            Number of attention heads of every attention layer (backbone and head). Must divide `hidden_size`.
+        intermediate_size (`int`, *optional*, defaults to 3072):
+            Dimensionality of the feed-forward layer of every Transformer layer.
+        hidden_act (`str`, *optional*, defaults to `"gelu"`):
+            The non-linear activation function of the feed-forward layers and of the MLM prediction head.
+        hidden_dropout_prob (`float`, *optional*, defaults to 0.1):
+            The dropout probability of the embeddings and of all fully connected layers.
+        attention_probs_dropout_prob (`float`, *optional*, defaults to 0.1):
+            The dropout probability of the attention probabilities.
+        max_position_embeddings (`int`, *optional*, defaults to 512):
+            The maximum sequence length the model accepts.
+        type_vocab_size (`int`, *optional*, defaults to 2):
+            The vocabulary size of `token_type_ids`.
+        initializer_range (`float`, *optional*, defaults to 0.02):
+            Standard deviation of the normal initializer of every weight matrix and embedding (backbone and head).
+        layer_norm_eps (`float`, *optional*, defaults to 1e-12):
+            The epsilon of the layer normalization layers.
+        pad_token_id (`int`, *optional*, defaults to 0):
+            The id of the padding token; its embedding row is initialised to zero.
+        tie_word_embeddings (`bool`, *optional*, defaults to `True`):
+            Whether the decoder of the MLM prediction head shares its weight with the input word embeddings.
+        skip_from (`int`, *optional*, defaults to 6):
+            Index of the early hidden state that feeds the Condenser head, in the transformers convention where index
+            0 is the embedding output and index `i` the output of layer `i`. Valid values: 1 to
+            `num_hidden_layers - 1`.
+        n_head_layers (`int`, *optional*, defaults to 2):
+            Number of Transformer layers in the Condenser head (used during pre-training only). At least 1.
+        late_mlm (`bool`, *optional*, defaults to `True`):
+            Whether the pre-training loss adds the ordinary MLM loss on the last layer ("late MLM") to the head MLM
+            loss, as in the paper.
+
+    The remaining BERT fields (`is_decoder`, `add_cross_attention`, `use_cache`, `classifier_dropout`, ...) are kept
+    so that BERT configurations convert losslessly; Condenser is a bidirectional encoder, so `is_decoder` and
+    `add_cross_attention` must stay `False`.
+
+    Examples:
+
+    ```python
+    >>> from transformers_condenser import CondenserConfig, CondenserModel
+
+    >>> # A bert-base-uncased shaped Condenser with the paper's head: layer 6 feeds a 2-layer head
+    >>> configuration = CondenserConfig()
+    >>> (configuration.skip_from, configuration.n_head_layers, configuration.late_mlm)
+    (6, 2, True)
+
+    >>> # A tiny model with random weights
+    >>> model = CondenserModel(CondenserConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
+    ...     intermediate_size=37, skip_from=2))
+    >>> model.config.skip_from
+    2
+    ```"""
+
+    model_type = "condenser"
+
+    skip_from: int = 6
+    n_head_layers: int = 2
+    late_mlm: bool = True
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        # `@strict` runs `validate_architecture` after `__init__` too, but wraps its errors in a class that is not a
+        # `ValueError`; running it here first gives users a plain `ValueError` at construction.
+        self.validate_architecture()
+
+    def validate_architecture(self):
+        """Part of `@strict`-powered validation: checks the fields that shape the model."""
+        super().validate_architecture()
+        if self.num_attention_heads < 1 or self.hidden_size % self.num_attention_heads != 0:
+            raise ValueError(
+                f"`hidden_size` ({self.hidden_size}) must be divisible by `num_attention_heads` "
+                f"({self.num_attention_heads}); choose a number of heads that divides the hidden size."
+            )
+        if self.num_hidden_layers < 2:
+            raise ValueError(
+                f"`num_hidden_layers` is {self.num_hidden_layers}, but a Condenser needs at least 2 backbone layers: "
+                "the head reads an early layer (`skip_from`) that must come before the last one."
+            )
+        if not 1 <= self.skip_from <= self.num_hidden_layers - 1:
+            raise ValueError(
+                f"`skip_from` is {self.skip_from}, but it must be between 1 and num_hidden_layers - 1 "
+                f"(= {self.num_hidden_layers - 1}): it indexes the early hidden state (1 = output of the first layer) "
+                "that feeds the Condenser head."
+            )
+        if self.n_head_layers < 1:
+            raise ValueError(
+                f"`n_head_layers` is {self.n_head_layers}, but the Condenser head needs at least 1 layer "
+                "(the paper uses 2)."
+            )
+        if self.is_decoder or self.add_cross_attention:
+            raise ValueError(
+                f"Condenser is a bidirectional encoder, but got is_decoder={self.is_decoder} and "
+                f"add_cross_attention={self.add_cross_attention}; set both to False."
+            )
+
+
+__all__ = ["CondenserConfig"]

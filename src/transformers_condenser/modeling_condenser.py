@@ -1,0 +1,371 @@
+# Copyright 2026 The transformers-condenser Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""PyTorch Condenser model: a BERT encoder pre-trained with a head that reads the last-layer CLS vector.
+
+Papers: "Condenser: a Pre-training Architecture for Dense Retrieval" (Gao & Callan, EMNLP 2021) and "Unsupervised
+Corpus Aware Language Model Pre-training for Dense Passage Retrieval" (coCondenser, Gao & Callan, ACL 2022).
+
+The backbone reuses transformers' BERT building blocks unchanged and keeps BERT's weight names (`bert.*`, `cls.*`), so
+BERT checkpoints load into it and it exports back to plain BERT without renaming. Only the head (`head_layers.*`) and
+the two losses are Condenser's own.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.masking_utils import create_bidirectional_mask
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.models.bert.modeling_bert import (
+    BertEmbeddings,
+    BertEncoder,
+    BertLayer,
+    BertLMPredictionHead,
+    BertOnlyMLMHead,
+    BertSelfAttention,
+)
+from transformers.processing_utils import Unpack
+from transformers.utils import ModelOutput, TransformersKwargs, auto_docstring, logging
+from transformers.utils.generic import can_return_tuple
+from transformers.utils.output_capturing import capture_outputs
+
+from .configuration_condenser import CondenserConfig
+
+
+logger = logging.get_logger(__name__)
+
+
+@auto_docstring
+class CondenserPreTrainedModel(PreTrainedModel):
+    config: CondenserConfig
+    # BERT's prefix: backbone weights are named exactly as in a BERT checkpoint.
+    base_model_prefix = "bert"
+    supports_gradient_checkpointing = True
+    _supports_flash_attn = True
+    _supports_sdpa = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+    _no_split_modules = ["BertEmbeddings", "BertLayer"]
+    _can_record_outputs = {
+        "hidden_states": BertLayer,
+        "attentions": BertSelfAttention,
+    }
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """BERT's initialisation, for the backbone, the MLM prediction head and the Condenser head alike.
+
+        Linear weights and embedding rows ~ N(0, `initializer_range`), biases 0, the padding embedding row 0,
+        LayerNorm weight 1 and bias 0. The `init` helpers skip tensors that were loaded from a checkpoint.
+        """
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=std)
+            # Slicing drops the "loaded from a checkpoint" flag, so check it on the full weight.
+            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
+                init.zeros_(module.weight[module.padding_idx])
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, BertLMPredictionHead):
+            init.zeros_(module.bias)
+        elif isinstance(module, BertEmbeddings):
+            # Non-persistent buffers are never in a checkpoint: rebuild them.
+            init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
+            init.zeros_(module.token_type_ids)
+
+    def _check_inputs(
+        self,
+        input_ids: torch.Tensor | None,
+        inputs_embeds: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+    ) -> None:
+        """Reject malformed inputs with a clear error before they reach torch (shape checks only: no device sync)."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("You must specify exactly one of `input_ids` or `inputs_embeds`.")
+        shape = tuple(input_ids.shape) if input_ids is not None else tuple(inputs_embeds.shape[:-1])
+        if len(shape) != 2:
+            name = "input_ids" if input_ids is not None else "inputs_embeds"
+            raise ValueError(
+                f"`{name}` must be batched with shape (batch_size, sequence_length{'' if input_ids is not None else ', hidden_size'}), "
+                f"got {tuple((input_ids if input_ids is not None else inputs_embeds).shape)}; add a batch dimension "
+                "with `.unsqueeze(0)` or tokenize with `return_tensors='pt'`."
+            )
+        if shape[0] == 0 or shape[1] == 0:
+            raise ValueError(f"Got an empty batch of shape {shape}; pass at least one non-empty sequence.")
+        if shape[1] > self.config.max_position_embeddings:
+            raise ValueError(
+                f"Sequence length {shape[1]} exceeds `max_position_embeddings` ({self.config.max_position_embeddings}); "
+                f"truncate the inputs (e.g. `tokenizer(..., truncation=True, max_length={self.config.max_position_embeddings})`)."
+            )
+        if attention_mask is not None and attention_mask.dim() == 2 and tuple(attention_mask.shape) != shape:
+            raise ValueError(
+                f"`attention_mask` has shape {tuple(attention_mask.shape)} but the inputs have shape {shape}; "
+                "pass the mask the tokenizer returned with the inputs."
+            )
+
+
+@auto_docstring(
+    custom_intro="""
+    The Condenser backbone: a BERT encoder without BERT's pooler. `pooler_output` is the last-layer CLS vector, with no
+    extra weights: it is the Condenser / coCondenser dense-retrieval embedding.
+    """
+)
+class CondenserModel(CondenserPreTrainedModel):
+    # A pre-training checkpoint also holds the MLM prediction head and the Condenser head; loading only the backbone
+    # from it drops them on purpose. Any other unexpected weight is still reported.
+    _keys_to_ignore_on_load_unexpected = [r"^cls\.", r"^head_layers\."]
+
+    def __init__(self, config: CondenserConfig):
+        super().__init__(config)
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings.word_embeddings = value
+
+    @capture_outputs
+    @auto_docstring
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple[torch.Tensor] | BaseModelOutputWithPooling:
+        r"""
+        Returns:
+            [`~modeling_outputs.BaseModelOutputWithPooling`] whose `pooler_output` (`torch.FloatTensor` of shape
+            `(batch_size, hidden_size)`) is the last-layer CLS vector, i.e. `last_hidden_state[:, 0]`: use it as the
+            dense-retrieval embedding (not mean pooling).
+
+        Example:
+
+        ```python
+        >>> import torch
+        >>> from transformers_condenser import CondenserConfig, CondenserModel
+
+        >>> config = CondenserConfig(vocab_size=100, hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
+        ...     intermediate_size=37, skip_from=2)
+        >>> model = CondenserModel(config).eval()
+        >>> input_ids = torch.tensor([[2, 15, 27, 3], [2, 42, 3, 0]])
+        >>> outputs = model(input_ids, attention_mask=(input_ids != 0).long())
+        >>> embeddings = outputs.pooler_output  # the CLS vectors
+        >>> embeddings.shape
+        torch.Size([2, 32])
+        >>> torch.equal(embeddings, outputs.last_hidden_state[:, 0])
+        True
+        ```
+        """
+        self._check_inputs(input_ids, inputs_embeds, attention_mask)
+        embedding_output = self.embeddings(
+            input_ids=input_ids,
+            position_ids=position_ids,
+            token_type_ids=token_type_ids,
+            inputs_embeds=inputs_embeds,
+        )
+        attention_mask = create_bidirectional_mask(
+            config=self.config, inputs_embeds=embedding_output, attention_mask=attention_mask
+        )
+        sequence_output = self.encoder(embedding_output, attention_mask=attention_mask, **kwargs).last_hidden_state
+        return BaseModelOutputWithPooling(last_hidden_state=sequence_output, pooler_output=sequence_output[:, 0])
+
+
+@auto_docstring(
+    custom_intro="""
+    Output type of [`CondenserForPreTraining`].
+    """
+)
+@dataclass
+class CondenserForPreTrainingOutput(ModelOutput):
+    r"""
+    loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` is provided):
+        Total pre-training loss: `head_mlm_loss + late_mlm_loss` (the latter only when `config.late_mlm`).
+    head_mlm_loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` is provided):
+        Masked-LM loss of the Condenser head, which sees `[last-layer CLS ; skip_from token states]`.
+    late_mlm_loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` is provided and
+        `config.late_mlm`):
+        Ordinary masked-LM loss on the backbone's last layer.
+    logits (`torch.FloatTensor`):
+        Vocabulary scores of the Condenser head. Without `labels`: shape `(batch_size, sequence_length,
+        vocab_size)`, every position. With `labels`: shape `(num_labelled, vocab_size)`, one row per position where
+        `labels != -100`, in row-major order (`labels[labels != -100]` are their targets); no
+        `(batch_size, sequence_length, vocab_size)` tensor is built during training.
+    late_logits (`torch.FloatTensor`, *optional*):
+        Vocabulary scores of the backbone's last layer, laid out as `logits`. With `labels` and `config.late_mlm=False`
+        they are not computed (`None`).
+    """
+
+    loss: torch.FloatTensor | None = None
+    head_mlm_loss: torch.FloatTensor | None = None
+    late_mlm_loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    late_logits: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@auto_docstring(
+    custom_intro="""
+    Condenser with its pre-training heads: the backbone, BERT's MLM prediction head (decoder tied to the word
+    embeddings) and `config.n_head_layers` BERT layers (the Condenser head). The head reads
+    `[last-layer CLS ; token states of hidden state config.skip_from]` and predicts the masked tokens through the same,
+    shared MLM prediction head. After pre-training, keep the backbone ([`CondenserModel`]) and drop the head.
+    """
+)
+class CondenserForPreTraining(CondenserPreTrainedModel):
+    _tied_weights_keys = {
+        "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+        "cls.predictions.decoder.bias": "cls.predictions.bias",
+    }
+
+    def __init__(self, config: CondenserConfig):
+        super().__init__(config)
+        self.bert = CondenserModel(config)
+        self.cls = BertOnlyMLMHead(config)
+        # Built on the backbone's own config object, so the head always uses the backbone's attention backend and the
+        # mask format that backend expects.
+        self.head_layers = nn.ModuleList([BertLayer(config) for _ in range(config.n_head_layers)])
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.cls.predictions.decoder
+
+    def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
+        self.cls.predictions.decoder = new_embeddings
+        self.cls.predictions.bias = new_embeddings.bias
+
+    def _mlm_loss(self, hidden_states: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Vocabulary logits and mean cross-entropy of the (already selected) labelled positions."""
+        logits = self.cls(hidden_states)
+        # sum / count equals the mean over labelled positions, and is 0 (not NaN) for a batch without any.
+        loss = F.cross_entropy(logits.float(), targets, reduction="sum") / max(targets.numel(), 1)
+        return logits, loss
+
+    @can_return_tuple
+    @auto_docstring
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple[torch.Tensor] | CondenserForPreTrainingOutput:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+            Masked-LM targets for both the head MLM and the late MLM losses. Indices in `[0, ...,
+            config.vocab_size - 1]` are predicted; `-100` marks positions that carry no loss (unmasked tokens,
+            special tokens, padding).
+
+        Example:
+
+        ```python
+        >>> import torch
+        >>> from transformers_condenser import CondenserConfig, CondenserForPreTraining
+
+        >>> config = CondenserConfig(vocab_size=100, hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
+        ...     intermediate_size=37, skip_from=2)
+        >>> model = CondenserForPreTraining(config)
+        >>> input_ids = torch.tensor([[2, 15, 4, 27, 3], [2, 42, 4, 3, 0]])  # 4 plays [MASK]
+        >>> labels = torch.full_like(input_ids, -100)
+        >>> labels[:, 2] = torch.tensor([31, 57])  # the masked tokens
+        >>> outputs = model(input_ids, attention_mask=(input_ids != 0).long(), labels=labels)
+        >>> torch.allclose(outputs.loss, outputs.head_mlm_loss + outputs.late_mlm_loss)
+        True
+        >>> outputs.logits.shape  # only the 2 labelled positions get vocabulary scores
+        torch.Size([2, 100])
+        >>> outputs.loss.backward()
+        ```
+        """
+        if labels is not None:
+            reference = input_ids if input_ids is not None else inputs_embeds[..., 0]
+            if labels.shape != reference.shape:
+                raise ValueError(
+                    f"`labels` has shape {tuple(labels.shape)} but the inputs have shape {tuple(reference.shape)}; "
+                    "labels need one entry per input token (-100 where there is no target)."
+                )
+            if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+                raise TypeError(
+                    f"`labels` must be an integer tensor of token ids (torch.long), got dtype {labels.dtype}; "
+                    "convert with `labels.long()`."
+                )
+
+        # Only the `skip_from` hidden state is kept unless the caller asked for all of them.
+        output_hidden_states = kwargs.pop("output_hidden_states", self.config.output_hidden_states)
+        outputs = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            output_hidden_states=True if output_hidden_states else [self.config.skip_from],
+            return_dict=True,
+            **kwargs,
+        )
+        sequence_output = outputs.last_hidden_state
+        skip_hidden_states = outputs.hidden_states[self.config.skip_from]
+
+        # Head input: the last-layer CLS replaces the early CLS, the other positions keep their early states.
+        head_hidden_states = torch.cat([sequence_output[:, :1], skip_hidden_states[:, 1:]], dim=1)
+        head_attention_mask = create_bidirectional_mask(
+            config=self.config, inputs_embeds=head_hidden_states, attention_mask=attention_mask
+        )
+        for layer in self.head_layers:
+            head_hidden_states = layer(head_hidden_states, head_attention_mask)
+
+        loss = head_mlm_loss = late_mlm_loss = late_logits = None
+        if labels is None:
+            logits = self.cls(head_hidden_states)
+            late_logits = self.cls(sequence_output)
+        else:
+            labelled = labels != -100
+            targets = labels[labelled]
+            logits, head_mlm_loss = self._mlm_loss(head_hidden_states[labelled], targets)
+            loss = head_mlm_loss
+            if self.config.late_mlm:
+                late_logits, late_mlm_loss = self._mlm_loss(sequence_output[labelled], targets)
+                loss = loss + late_mlm_loss
+
+        return CondenserForPreTrainingOutput(
+            loss=loss,
+            head_mlm_loss=head_mlm_loss,
+            late_mlm_loss=late_mlm_loss,
+            logits=logits,
+            late_logits=late_logits,
+            hidden_states=outputs.hidden_states if output_hidden_states else None,
+            attentions=outputs.attentions,
+        )
+
+
+__all__ = [
+    "CondenserForPreTraining",
+    "CondenserForPreTrainingOutput",
+    "CondenserModel",
+    "CondenserPreTrainedModel",
+]
