@@ -54,6 +54,7 @@ setup(
     python_requires=">=3.10",
     install_requires=install_requires,
     extras_require=extras,
+    entry_points={"console_scripts": ["condenser-demo=transformers_condenser.demo:main"]},
     classifiers=[
         "Development Status :: 3 - Alpha",
         "Intended Audience :: Science/Research",

