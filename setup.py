@@ -32,7 +32,6 @@ VERSION = re.search(
 install_requires = [
     "torch>=2.13",
     "transformers>=5.24,<6",
-    
     "huggingface_hub>=1.31,<3",
 ]
 

@@ -14,7 +14,6 @@
 """Tests of `condenser-demo`, the README's first command."""
 
 import math
-import os
 from pathlib import Path
 from unittest import mock
 
@@ -22,11 +21,7 @@ import pytest
 import torch
 from transformers import AutoModel
 
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from transformers_condenser import CondenserForPreTraining, CondenserModel  # noqa: E402
-from transformers_condenser import demo  # noqa: E402
+from transformers_condenser import CondenserForPreTraining, CondenserModel, demo
 
 
 def test_demo_corpus_is_built_in_and_non_trivial():

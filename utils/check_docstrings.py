@@ -60,6 +60,7 @@ class Definition:
 
 
 def _is_public(name: str) -> bool:
+    """Names starting with an underscore (dunder methods included) are private and need no docstring."""
     return not name.startswith("_")
 
 
@@ -171,7 +172,11 @@ def check_docstrings(source_root: Path = SOURCE_ROOT, package_name: str = PACKAG
     if added_to_path:
         sys.path.insert(0, str(source_root))
     try:
-        return [problem for definition in find_definitions(source_root, package_name) for problem in check_definition(definition)]
+        return [
+            problem
+            for definition in find_definitions(source_root, package_name)
+            for problem in check_definition(definition)
+        ]
     finally:
         if added_to_path:
             sys.path.remove(str(source_root))

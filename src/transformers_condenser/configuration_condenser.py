@@ -96,10 +96,19 @@ class CondenserConfig(BertConfig):
     late_mlm: bool = True
 
     def __post_init__(self, **kwargs):
+        # `model_type` is a class attribute; a converted BERT config dict carries "bert", which must not shadow it.
+        kwargs.pop("model_type", None)
         super().__post_init__(**kwargs)
         # `@strict` runs `validate_architecture` after `__init__` too, but wraps its errors in a class that is not a
         # `ValueError`; running it here first gives users a plain `ValueError` at construction.
         self.validate_architecture()
+
+    @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs) -> "CondenserConfig":
+        """Like [`~transformers.PreTrainedConfig.from_dict`], but field overrides in `kwargs` are applied before
+        validation, so that e.g. a 6-layer BERT config loads with `skip_from=3` (the default of 6 would be invalid)."""
+        overrides = {key: kwargs.pop(key) for key in list(kwargs) if key in cls.__dataclass_fields__}
+        return super().from_dict({**config_dict, **overrides}, **kwargs)
 
     def validate_architecture(self):
         """Part of `@strict`-powered validation: checks the fields that shape the model."""

@@ -115,11 +115,22 @@ class CondenserPreTrainedModel(PreTrainedModel):
                 f"Sequence length {shape[1]} exceeds `max_position_embeddings` ({self.config.max_position_embeddings}); "
                 f"truncate the inputs (e.g. `tokenizer(..., truncation=True, max_length={self.config.max_position_embeddings})`)."
             )
-        if attention_mask is not None and attention_mask.dim() == 2 and tuple(attention_mask.shape) != shape:
-            raise ValueError(
-                f"`attention_mask` has shape {tuple(attention_mask.shape)} but the inputs have shape {shape}; "
-                "pass the mask the tokenizer returned with the inputs."
+        if isinstance(attention_mask, torch.Tensor):
+            mask_shape = tuple(attention_mask.shape)
+            batch_size, length = shape
+            valid_2d = mask_shape == shape
+            valid_4d = (
+                len(mask_shape) == 4
+                and mask_shape[0] in (1, batch_size)
+                and mask_shape[1] in (1, self.config.num_attention_heads)
+                and mask_shape[2:] == (length, length)
             )
+            if not (valid_2d or valid_4d):
+                raise ValueError(
+                    f"`attention_mask` has shape {mask_shape} but the inputs have shape {shape}; pass the "
+                    "(batch_size, sequence_length) padding mask the tokenizer returned with the inputs (or a 4D mask of "
+                    "shape (batch_size, 1, sequence_length, sequence_length))."
+                )
 
 
 @auto_docstring(
@@ -140,9 +151,11 @@ class CondenserModel(CondenserPreTrainedModel):
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
+        """The word embeddings (tied to the MLM decoder in [`CondenserForPreTraining`])."""
         return self.embeddings.word_embeddings
 
     def set_input_embeddings(self, value: nn.Embedding) -> None:
+        """Replace the word embeddings (used by `resize_token_embeddings`)."""
         self.embeddings.word_embeddings = value
 
     @capture_outputs
@@ -252,9 +265,11 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         self.post_init()
 
     def get_output_embeddings(self) -> nn.Linear:
+        """The decoder of the shared MLM prediction head, tied to the word embeddings."""
         return self.cls.predictions.decoder
 
     def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
+        """Replace the MLM decoder, keeping the prediction head's bias tied to the decoder's bias."""
         self.cls.predictions.decoder = new_embeddings
         self.cls.predictions.bias = new_embeddings.bias
 
@@ -303,6 +318,7 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         >>> outputs.loss.backward()
         ```
         """
+        self._check_inputs(input_ids, inputs_embeds, attention_mask)
         if labels is not None:
             reference = input_ids if input_ids is not None else inputs_embeds[..., 0]
             if labels.shape != reference.shape:
@@ -315,6 +331,8 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
                     f"`labels` must be an integer tensor of token ids (torch.long), got dtype {labels.dtype}; "
                     "convert with `labels.long()`."
                 )
+            # Any integer dtype is accepted; cross-entropy needs int64 targets.
+            labels = labels.long()
 
         # Only the `skip_from` hidden state is kept unless the caller asked for all of them.
         output_hidden_states = kwargs.pop("output_hidden_states", self.config.output_hidden_states)
