@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # The CPU build of torch; set TORCH_SPEC to the build that matches your hardware (e.g. a CUDA wheel).
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
-CHECK_DIRS := src tests utils examples setup.py
+CHECK_DIRS := src tests utils setup.py
 
 .PHONY: install demo test quality style repo-checks clean
 

@@ -29,6 +29,7 @@ import sys
 import tempfile
 import unittest
 from collections.abc import Callable
+from unittest import mock
 
 
 # Before transformers / huggingface_hub are imported: everything here is local, nothing may reach the network.
@@ -56,6 +57,7 @@ from transformers import (
 )
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import sdpa_mask
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.bert.modeling_bert import BertLayer
 
 import transformers_condenser
@@ -385,6 +387,27 @@ class CondenserAttentionBackendTest(unittest.TestCase):
             eager_outputs, sdpa_outputs = eager(**batch), sdpa(**batch)
         for name in ("loss", "head_mlm_loss", "late_mlm_loss", "logits", "late_logits"):
             assert_close(getattr(sdpa_outputs, name), getattr(eager_outputs, name), msg=f"{name}: sdpa != eager")
+
+    def test_flex_attention_matches_eager_with_padding_in_backbone_and_head(self) -> None:
+        """flex_attention (inference only on CPU: torch has no flex backward there) runs in all backbone and head
+        layers, with a BlockMask built from the padding, and gives the eager outputs."""
+        eager = build_pretraining_model(attn_implementation="eager")
+        flex = same_weights_other_config(eager, attn_implementation="flex_attention")
+        flex_forward = ALL_ATTENTION_FUNCTIONS["flex_attention"]
+        masks_seen: list[str] = []
+
+        def recording_flex(module: nn.Module, query, key, value, attention_mask, **kwargs):
+            masks_seen.append(type(attention_mask).__name__)
+            return flex_forward(module, query, key, value, attention_mask, **kwargs)
+
+        batch = default_batch(eager.config)
+        with mock.patch.dict(ALL_ATTENTION_FUNCTIONS._global_mapping, {"flex_attention": recording_flex}):
+            with torch.no_grad():
+                eager_outputs, flex_outputs = eager(**batch), flex(**batch)
+        layers = eager.config.num_hidden_layers + eager.config.n_head_layers
+        self.assertEqual(masks_seen, ["BlockMask"] * layers)
+        for name in ("loss", "head_mlm_loss", "late_mlm_loss", "logits", "late_logits"):
+            assert_close(getattr(flex_outputs, name), getattr(eager_outputs, name), msg=f"{name}: flex != eager")
 
     def test_head_layers_call_the_configured_backend_with_the_backbone_mask(self) -> None:
         model = build_pretraining_model(attn_implementation=self.RECORDING_BACKEND)
