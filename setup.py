@@ -50,7 +50,7 @@ setup(
     keywords="dense retrieval pre-training condenser cocondenser bert transformers",
     package_dir={"": "src"},
     packages=find_packages("src"),
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     install_requires=install_requires,
     extras_require=extras,
     entry_points={"console_scripts": ["condenser-demo=transformers_condenser.demo:main"]},

@@ -109,8 +109,9 @@ class ModelTesterMixin:
       it and inherit its `config_class` and `base_model_prefix`.
     - `output_types`: `{model_class: ModelOutput subclass}`; when set, dict outputs must be exactly these types.
     - Class attributes: `max_num_parameters` (tiny-config bound), `test_gradient_checkpointing`,
-      `test_resize_embeddings`, `test_torch_compile` (switch whole checks off), `equivalence_atol` (float32
-      tolerance of the numerical equivalence checks).
+      `test_resize_embeddings`, `test_torch_compile` (switch whole checks off), `torch_compile_fullgraph` (compile
+      the forward as one graph, so that a graph break fails the check), `equivalence_atol` (float32 tolerance of the
+      numerical equivalence checks).
     """
 
     all_model_classes: tuple[type[PreTrainedModel], ...] = ()
@@ -120,6 +121,7 @@ class ModelTesterMixin:
     test_gradient_checkpointing: bool = True
     test_resize_embeddings: bool = True
     test_torch_compile: bool = True
+    torch_compile_fullgraph: bool = False
     equivalence_atol: float = 1e-5
 
     # ------------------------------------------------------------------------------------------------------- hooks
@@ -929,11 +931,12 @@ class ModelTesterMixin:
             model = self._make_model(model_class, config).eval()
             inputs = self._prepare_for_class(inputs_dict, model_class, return_labels=True)
             torch._dynamo.reset()
-            compiled = torch.compile(model, backend="aot_eager", fullgraph=False)
+            compiled = torch.compile(model, backend="aot_eager", fullgraph=self.torch_compile_fullgraph)
             try:
                 with torch.no_grad():
-                    expected = model(**inputs)
+                    # Compiled first, on a model that never ran: lazy first-call setup must be traceable too.
                     actual = compiled(**inputs)
+                    expected = model(**inputs)
             finally:
                 torch._dynamo.reset()
             self.assert_outputs_close(expected, actual, atol=self.equivalence_atol, rtol=1e-5)

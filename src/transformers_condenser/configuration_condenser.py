@@ -127,7 +127,8 @@ class CondenserConfig(BertConfig):
             raise ValueError(
                 f"`skip_from` is {self.skip_from}, but it must be between 1 and num_hidden_layers - 1 "
                 f"(= {self.num_hidden_layers - 1}): it indexes the early hidden state (1 = output of the first layer) "
-                "that feeds the Condenser head."
+                "that feeds the Condenser head. For a shallower backbone pass e.g. "
+                "`from_pretrained(path, skip_from=num_hidden_layers // 2)`."
             )
         if self.n_head_layers < 1:
             raise ValueError(

@@ -41,7 +41,7 @@ from transformers.models.bert.modeling_bert import (
 from transformers.processing_utils import Unpack
 from transformers.utils import ModelOutput, TransformersKwargs, auto_docstring, logging
 from transformers.utils.generic import can_return_tuple
-from transformers.utils.output_capturing import capture_outputs
+from transformers.utils.output_capturing import capture_outputs, maybe_install_capturing_hooks
 
 from .configuration_condenser import CondenserConfig
 
@@ -263,6 +263,11 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         # mask format that backend expects.
         self.head_layers = nn.ModuleList([BertLayer(config) for _ in range(config.n_head_layers)])
         self.post_init()
+        # Unlike the backbone alone, the pre-training model needs its head weights: report unexpected ones.
+        self._keys_to_ignore_on_load_unexpected = set()
+        # Every forward reads the `skip_from` hidden state through the backbone's output-capturing hooks. Installing
+        # them now rather than lazily on the first call keeps that lock-guarded step out of `torch.compile` graphs.
+        maybe_install_capturing_hooks(self.bert)
 
     def get_output_embeddings(self) -> nn.Linear:
         """The decoder of the shared MLM prediction head, tied to the word embeddings."""
@@ -273,11 +278,17 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         self.cls.predictions.decoder = new_embeddings
         self.cls.predictions.bias = new_embeddings.bias
 
-    def _mlm_loss(self, hidden_states: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Vocabulary logits and mean cross-entropy of the (already selected) labelled positions."""
+    def _mlm_loss(
+        self, hidden_states: torch.Tensor, targets: torch.Tensor, num_items_in_batch: torch.Tensor | int | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Vocabulary logits and mean cross-entropy of the (already selected) labelled positions.
+
+        The mean is taken over `num_items_in_batch` labelled positions when given (the whole gradient-accumulation
+        batch, as `Trainer` passes it), else over this batch's; a batch without labelled positions gives 0, not NaN.
+        """
         logits = self.cls(hidden_states)
-        # sum / count equals the mean over labelled positions, and is 0 (not NaN) for a batch without any.
-        loss = F.cross_entropy(logits.float(), targets, reduction="sum") / max(targets.numel(), 1)
+        denominator = num_items_in_batch if num_items_in_batch is not None else max(targets.numel(), 1)
+        loss = F.cross_entropy(logits.float(), targets, reduction="sum") / denominator
         return logits, loss
 
     @can_return_tuple
@@ -296,7 +307,8 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
             Masked-LM targets for both the head MLM and the late MLM losses. Indices in `[0, ...,
             config.vocab_size - 1]` are predicted; `-100` marks positions that carry no loss (unmasked tokens,
-            special tokens, padding).
+            special tokens, padding). Any integer dtype is accepted. Ids outside the vocabulary are not checked here
+            (that would synchronise with the device on every step); torch's cross-entropy rejects them.
 
         Example:
 
@@ -319,6 +331,13 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         ```
         """
         self._check_inputs(input_ids, inputs_embeds, attention_mask)
+        skip_from = self.config.skip_from
+        if not 1 <= skip_from <= self.config.num_hidden_layers - 1:
+            # The config validates this at construction; this catches `model.config.skip_from = ...` set afterwards.
+            raise ValueError(
+                f"`config.skip_from` is {skip_from}, but it must be between 1 and num_hidden_layers - 1 "
+                f"(= {self.config.num_hidden_layers - 1})."
+            )
         if labels is not None:
             reference = input_ids if input_ids is not None else inputs_embeds[..., 0]
             if labels.shape != reference.shape:
@@ -336,18 +355,20 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
 
         # Only the `skip_from` hidden state is kept unless the caller asked for all of them.
         output_hidden_states = kwargs.pop("output_hidden_states", self.config.output_hidden_states)
+        # Passed by `Trainer` with gradient accumulation: the number of labelled positions of the whole accumulated batch.
+        num_items_in_batch = kwargs.pop("num_items_in_batch", None)
         outputs = self.bert(
             input_ids,
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             position_ids=position_ids,
             inputs_embeds=inputs_embeds,
-            output_hidden_states=True if output_hidden_states else [self.config.skip_from],
+            output_hidden_states=True if output_hidden_states else [skip_from],
             return_dict=True,
             **kwargs,
         )
         sequence_output = outputs.last_hidden_state
-        skip_hidden_states = outputs.hidden_states[self.config.skip_from]
+        skip_hidden_states = outputs.hidden_states[skip_from]
 
         # Head input: the last-layer CLS replaces the early CLS, the other positions keep their early states.
         head_hidden_states = torch.cat([sequence_output[:, :1], skip_hidden_states[:, 1:]], dim=1)
@@ -355,7 +376,7 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
             config=self.config, inputs_embeds=head_hidden_states, attention_mask=attention_mask
         )
         for layer in self.head_layers:
-            head_hidden_states = layer(head_hidden_states, head_attention_mask)
+            head_hidden_states = layer(head_hidden_states, head_attention_mask, **kwargs)
 
         loss = head_mlm_loss = late_mlm_loss = late_logits = None
         if labels is None:
@@ -364,10 +385,10 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         else:
             labelled = labels != -100
             targets = labels[labelled]
-            logits, head_mlm_loss = self._mlm_loss(head_hidden_states[labelled], targets)
+            logits, head_mlm_loss = self._mlm_loss(head_hidden_states[labelled], targets, num_items_in_batch)
             loss = head_mlm_loss
             if self.config.late_mlm:
-                late_logits, late_mlm_loss = self._mlm_loss(sequence_output[labelled], targets)
+                late_logits, late_mlm_loss = self._mlm_loss(sequence_output[labelled], targets, num_items_in_batch)
                 loss = loss + late_mlm_loss
 
         return CondenserForPreTrainingOutput(

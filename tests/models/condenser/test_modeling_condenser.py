@@ -111,6 +111,8 @@ class CondenserModelTester:
 class CondenserModelTest(ModelTesterMixin, unittest.TestCase):
     all_model_classes = (CondenserModel, CondenserForPreTraining)
     pretrained_model_class = CondenserPreTrainedModel
+    # Both classes compile without graph breaks, labels (data-dependent label selection) included.
+    torch_compile_fullgraph = True
     output_types = {
         CondenserModel: BaseModelOutputWithPooling,
         CondenserForPreTraining: CondenserForPreTrainingOutput,

@@ -689,8 +689,12 @@ class CondenserCheckpointTest(unittest.TestCase):
     def test_unexpected_weights_are_reported(self) -> None:
         model = build_pretraining_model()
 
+        extra_head_key = f"head_layers.{model.config.n_head_layers}.output.dense.weight"
+        bogus = {"bogus_module.weight", "cls.predictions.extra", extra_head_key}
+
         def add_bogus(tensors: dict[str, torch.Tensor]) -> None:
-            tensors["bogus_module.weight"] = torch.zeros(3)
+            for key in bogus:
+                tensors[key] = torch.zeros(3)
 
         with tempfile.TemporaryDirectory() as checkpoint:
             self._write_checkpoint(model, checkpoint, add_bogus)
@@ -698,9 +702,11 @@ class CondenserCheckpointTest(unittest.TestCase):
                 _, info = CondenserForPreTraining.from_pretrained(checkpoint, output_loading_info=True)
             with self.assertLogs("transformers", level=logging.WARNING) as backbone_logs:
                 _, backbone_info = CondenserModel.from_pretrained(checkpoint, output_loading_info=True)
-        self.assertEqual(info["unexpected_keys"], {"bogus_module.weight"})
+        # A head layer or MLM-head weight the model does not have (e.g. a checkpoint with more head layers) is reported.
+        self.assertEqual(info["unexpected_keys"], bogus)
         self.assertEqual(info["missing_keys"], set())
-        self.assertIn("bogus_module.weight", "\n".join(logs.output))
+        for key in bogus:
+            self.assertIn(key, "\n".join(logs.output))
         # The backbone drops the pre-training heads silently but still reports anything else.
         self.assertEqual(backbone_info["unexpected_keys"], {"bogus_module.weight"})
         self.assertIn("bogus_module.weight", "\n".join(backbone_logs.output))
@@ -760,16 +766,20 @@ class CondenserInputErrorsTest(unittest.TestCase):
     def test_float_labels_raise_type_error(self) -> None:
         self._assert_rejected(TypeError, r"long", labels=self.batch["labels"].float())
 
-    def test_int32_labels_work_or_raise_type_error(self) -> None:
-        """Integer labels that are not int64 must not reach torch's cross-entropy and fail there."""
+    def test_int32_labels_are_accepted_and_give_the_int64_loss(self) -> None:
+        """Integer labels that are not int64 are cast, instead of failing inside torch's cross-entropy."""
         with torch.no_grad():
             expected = self.model(**self.batch).loss
-            try:
-                loss = self.model(**{**self.batch, "labels": self.batch["labels"].int()}).loss
-            except TypeError as error:
-                self.assertIn("long", str(error))
-            else:
+            for dtype in (torch.int32, torch.int16):
+                loss = self.model(**{**self.batch, "labels": self.batch["labels"].to(dtype)}).loss
                 assert_close(loss, expected, atol=1e-6)
+
+    def test_skip_from_changed_after_construction_is_checked_at_forward(self) -> None:
+        model = copy.deepcopy(self.model)
+        for bad in (0, model.config.num_hidden_layers, model.config.num_hidden_layers + 3):
+            model.config.skip_from = bad
+            with self.assertRaisesRegex(ValueError, rf"skip_from.*{bad}.*between 1 and"):
+                model(**self.batch)
 
     def test_sequence_longer_than_max_position_embeddings_raises_value_error(self) -> None:
         length = self.model.config.max_position_embeddings + 1
@@ -810,6 +820,44 @@ class CondenserInputErrorsTest(unittest.TestCase):
 
     def test_labels_without_input_ids_or_inputs_embeds_raise_value_error(self) -> None:
         self._assert_rejected(ValueError, r"exactly one of `input_ids` or `inputs_embeds`", input_ids=None)
+
+
+class CondenserGradientAccumulationTest(unittest.TestCase):
+    """`num_items_in_batch` (passed by `Trainer` with gradient accumulation) normalises both MLM terms by the labelled
+    positions of the whole accumulated batch, so that accumulated micro-batches equal one big batch."""
+
+    def test_accumulated_micro_batches_match_the_full_batch(self) -> None:
+        model = build_pretraining_model()
+        batch = make_pretraining_batch(model.config.vocab_size, lengths=[12, 9, 7, 5], seq_len=12, seed=4)
+        num_items = (batch["labels"] != -100).sum()
+        # The two halves carry different numbers of labelled positions, so a per-micro-batch mean would differ.
+        halves = [{name: tensor[rows] for name, tensor in batch.items()} for rows in (slice(0, 1), slice(1, 4))]
+        self.assertNotEqual((halves[0]["labels"] != -100).sum().item() * 3, (halves[1]["labels"] != -100).sum().item())
+
+        full = model(**batch)
+        full.loss.backward()
+        full_grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+        model.zero_grad()
+
+        accumulated = {"loss": 0.0, "head_mlm_loss": 0.0, "late_mlm_loss": 0.0}
+        for half in halves:
+            outputs = model(**half, num_items_in_batch=num_items)
+            outputs.loss.backward()
+            for name in accumulated:
+                accumulated[name] = accumulated[name] + getattr(outputs, name).detach()
+        for name, value in accumulated.items():
+            assert_close(value, getattr(full, name).detach(), atol=1e-5, msg=name)
+        for name, parameter in model.named_parameters():
+            assert_close(parameter.grad, full_grads[name], atol=1e-5, msg=f"gradient of {name}")
+
+    def test_without_num_items_each_batch_is_a_mean_over_its_own_labels(self) -> None:
+        model = build_pretraining_model()
+        batch = default_batch(model.config)
+        num_labelled = (batch["labels"] != -100).sum()
+        with torch.no_grad():
+            mean_loss = model(**batch).head_mlm_loss
+            summed = model(**batch, num_items_in_batch=1).head_mlm_loss
+        assert_close(summed / num_labelled, mean_loss, atol=1e-5)
 
 
 class CondenserTrainingTest(unittest.TestCase):
