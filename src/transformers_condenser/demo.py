@@ -20,8 +20,6 @@ through `AutoModel` and prints the shape of the CLS embeddings it produces.
 
 import argparse
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +27,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer, DataCollatorForLanguageModeling, PreTrainedTokenizerFast
 
 from .configuration_condenser import CondenserConfig
+from .file_utils import atomic_directory
 from .modeling_condenser import CondenserForPreTraining
 
 
@@ -110,25 +109,6 @@ def train_demo_tokenizer(corpus: list[str], vocab_size: int = 2000) -> PreTraine
     )
 
 
-def _save_atomically(model: CondenserForPreTraining, tokenizer: PreTrainedTokenizerFast, output_dir: Path) -> None:
-    """Write into a temporary sibling directory, then swap it in: an interrupted run never destroys older output."""
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
-    try:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        if output_dir.exists():
-            retired = output_dir.with_name(f".{output_dir.name}.old-{os.getpid()}")
-            os.replace(output_dir, retired)
-            os.replace(staging, output_dir)
-            shutil.rmtree(retired)
-        else:
-            os.replace(staging, output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
 def run_quickstart(
     output_dir: str | os.PathLike = "condenser-quickstart",
     steps: int = 20,
@@ -188,7 +168,9 @@ def run_quickstart(
         )
 
     output_dir = Path(output_dir).resolve()
-    _save_atomically(model, tokenizer, output_dir)
+    with atomic_directory(output_dir) as staging:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
 
     backbone = AutoModel.from_pretrained(output_dir).eval()
     reloaded_tokenizer = AutoTokenizer.from_pretrained(output_dir)

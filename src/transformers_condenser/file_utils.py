@@ -1,0 +1,63 @@
+# Copyright 2026 The transformers-condenser Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""File-system helpers shared by every tool of the package that writes a checkpoint or a dataset."""
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_directory(output_dir: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of `output_dir` to write into; on success, swap it in place of `output_dir`.
+
+    If the block raises (or the process is killed), the temporary directory is removed (or left as a hidden
+    `.NAME.tmp-*` sibling) and a previous `output_dir` is left untouched: an interrupted run never destroys earlier
+    output nor leaves a half-written one under the final name.
+
+    Example:
+
+    ```python
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from transformers_condenser.file_utils import atomic_directory
+
+    >>> root = Path(tempfile.mkdtemp())
+    >>> with atomic_directory(root / "out") as staging:
+    ...     _ = (staging / "weights.txt").write_text("new")
+    >>> (root / "out" / "weights.txt").read_text()
+    'new'
+    ```
+    """
+    output_dir = Path(output_dir).resolve()
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
+    try:
+        yield staging
+        if output_dir.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.old-", dir=output_dir.parent))
+            os.replace(output_dir, retired / output_dir.name)
+            os.replace(staging, output_dir)
+            shutil.rmtree(retired)
+        else:
+            os.replace(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+__all__ = ["atomic_directory"]
