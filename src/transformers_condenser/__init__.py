@@ -34,6 +34,10 @@ __version__ = "0.1.0.dev0"
 AutoConfig.register(CondenserConfig.model_type, CondenserConfig, exist_ok=True)
 AutoModel.register(CondenserConfig, CondenserModel, exist_ok=True)
 AutoModelForPreTraining.register(CondenserConfig, CondenserForPreTraining, exist_ok=True)
+# Saved checkpoints carry their code and an `auto_map`, for users who load them with `trust_remote_code=True`.
+CondenserConfig.register_for_auto_class("AutoConfig")
+CondenserModel.register_for_auto_class("AutoModel")
+CondenserForPreTraining.register_for_auto_class("AutoModelForPreTraining")
 
 __all__ = [
     "CondenserConfig",

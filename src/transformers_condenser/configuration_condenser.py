@@ -13,8 +13,14 @@
 # limitations under the License.
 """Condenser model configuration"""
 
+import os
+
 from huggingface_hub.dataclasses import strict
 from transformers import BertConfig
+from transformers.utils import logging
+
+
+logger = logging.get_logger(__name__)
 
 
 @strict
@@ -102,6 +108,40 @@ class CondenserConfig(BertConfig):
         # `@strict` runs `validate_architecture` after `__init__` too, but wraps its errors in a class that is not a
         # `ValueError`; running it here first gives users a plain `ValueError` at construction.
         self.validate_architecture()
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        cache_dir: str | os.PathLike | None = None,
+        force_download: bool = False,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        revision: str = "main",
+        **kwargs,
+    ) -> "CondenserConfig":
+        """Like [`~transformers.PreTrainedConfig.from_pretrained`], and it also reads a BERT configuration
+        (`model_type: "bert"`) to warm-start a Condenser from a BERT checkpoint: the BERT hyperparameters are kept and
+        the Condenser fields take their defaults or the values passed as keyword arguments (e.g. `skip_from=3`). Any
+        other model type raises a `ValueError`."""
+        kwargs.update(
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            token=token,
+            revision=revision,
+        )
+        config_dict, kwargs = cls.get_config_dict(pretrained_model_name_or_path, **kwargs)
+        model_type = config_dict.get("model_type", cls.model_type)
+        if model_type not in (cls.model_type, "bert"):
+            raise ValueError(
+                f"{pretrained_model_name_or_path} holds a `{model_type}` configuration, but a Condenser can only be "
+                'built from a Condenser or a BERT (`model_type: "bert"`) checkpoint; start from a BERT checkpoint '
+                "or build a `CondenserConfig` by hand."
+            )
+        if model_type == "bert":
+            logger.info(f"Reading the BERT configuration of {pretrained_model_name_or_path} into a CondenserConfig.")
+        return cls.from_dict(config_dict, **kwargs)
 
     @classmethod
     def from_dict(cls, config_dict: dict, **kwargs) -> "CondenserConfig":

@@ -58,6 +58,3 @@ def atomic_directory(output_dir: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-
-
-__all__ = ["atomic_directory"]

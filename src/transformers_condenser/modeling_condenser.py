@@ -21,6 +21,7 @@ BERT checkpoints load into it and it exports back to plain BERT without renaming
 the two losses are Condenser's own.
 """
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -48,6 +49,13 @@ from .configuration_condenser import CondenserConfig
 
 logger = logging.get_logger(__name__)
 
+# Where `trust_remote_code=True` finds each class in a saved checkpoint (the code files are saved next to the weights).
+CONDENSER_AUTO_MAP = {
+    "AutoConfig": "configuration_condenser.CondenserConfig",
+    "AutoModel": "modeling_condenser.CondenserModel",
+    "AutoModelForPreTraining": "modeling_condenser.CondenserForPreTraining",
+}
+
 
 @auto_docstring
 class CondenserPreTrainedModel(PreTrainedModel):
@@ -64,6 +72,14 @@ class CondenserPreTrainedModel(PreTrainedModel):
         "hidden_states": BertLayer,
         "attentions": BertSelfAttention,
     }
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs) -> None:
+        """Save like [`~transformers.PreTrainedModel.save_pretrained`], plus this file and
+        `configuration_condenser.py` and an `auto_map` in `config.json` for `AutoConfig`, `AutoModel` and
+        `AutoModelForPreTraining`, so that the checkpoint also loads with `trust_remote_code=True` where
+        `transformers_condenser` is not installed."""
+        self.config.auto_map = dict(CONDENSER_AUTO_MAP)
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
     def _init_weights(self, module: nn.Module) -> None:
         """BERT's initialisation, for the backbone, the MLM prediction head and the Condenser head alike.

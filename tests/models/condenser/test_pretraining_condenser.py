@@ -609,8 +609,11 @@ class CondenserCheckpointTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as checkpoint:
             model.save_pretrained(checkpoint)
             files = sorted(os.listdir(checkpoint))
-            weight_files = [name for name in files if name != "config.json"]
+            weight_files = [name for name in files if name != "config.json" and not name.endswith(".py")]
             self.assertEqual(weight_files, ["model.safetensors"], f"checkpoint files: {files}")
+            # The only other files are the code that `trust_remote_code=True` loads.
+            code_files = [name for name in files if name.endswith(".py")]
+            self.assertEqual(code_files, ["configuration_condenser.py", "modeling_condenser.py"])
             with safe_open(os.path.join(checkpoint, "model.safetensors"), framework="pt") as saved:
                 saved_tensors = {key: saved.get_tensor(key) for key in saved.keys()}
         self.assertTrue(any(key.startswith("bert.embeddings.") for key in saved_tensors))
