@@ -36,9 +36,10 @@ install_requires = [
 ]
 
 extras = {}
+extras["sentence-transformers"] = ["sentence-transformers>=6.2,<7"]
 extras["testing"] = ["pytest>=8", "pytest-xdist>=3", "parameterized>=0.9", "hypothesis>=6", "tokenizers>=0.21"]
 extras["quality"] = ["ruff>=0.15"]
-extras["dev"] = extras["testing"] + extras["quality"]
+extras["dev"] = extras["testing"] + extras["quality"] + extras["sentence-transformers"]
 
 setup(
     name="transformers-condenser",
@@ -53,7 +54,14 @@ setup(
     python_requires=">=3.11",
     install_requires=install_requires,
     extras_require=extras,
-    entry_points={"console_scripts": ["condenser-demo=transformers_condenser.demo:main"]},
+    entry_points={
+        "console_scripts": [
+            "condenser-demo=transformers_condenser.demo:main",
+            "condenser-convert-original=transformers_condenser.conversion:convert_main",
+            "condenser-export-bert=transformers_condenser.conversion:export_main",
+            "condenser-model-card=transformers_condenser.model_card:main",
+        ]
+    },
     classifiers=[
         "Development Status :: 3 - Alpha",
         "Intended Audience :: Science/Research",

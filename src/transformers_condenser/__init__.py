@@ -21,12 +21,15 @@ Registration is idempotent: importing twice is harmless.
 from transformers import AutoConfig, AutoModel, AutoModelForPreTraining
 
 from .configuration_condenser import CondenserConfig
+from .conversion import convert_original_checkpoint, export_to_bert
+from .model_card import write_model_card
 from .modeling_condenser import (
     CondenserForPreTraining,
     CondenserForPreTrainingOutput,
     CondenserModel,
     CondenserPreTrainedModel,
 )
+from .sentence_transformers_export import save_as_sentence_transformer
 
 
 __version__ = "0.1.0.dev0"
@@ -45,4 +48,8 @@ __all__ = [
     "CondenserForPreTrainingOutput",
     "CondenserModel",
     "CondenserPreTrainedModel",
+    "convert_original_checkpoint",
+    "export_to_bert",
+    "save_as_sentence_transformer",
+    "write_model_card",
 ]

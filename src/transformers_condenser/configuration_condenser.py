@@ -104,6 +104,14 @@ class CondenserConfig(BertConfig):
     def __post_init__(self, **kwargs):
         # `model_type` is a class attribute; a converted BERT config dict carries "bert", which must not shadow it.
         kwargs.pop("model_type", None)
+        # Fields of transformers 4.x BERT configs (e.g. the original Condenser releases) that 5.x BERT layers dropped.
+        kwargs.pop("gradient_checkpointing", None)
+        position_embedding_type = kwargs.pop("position_embedding_type", "absolute")
+        if position_embedding_type != "absolute":
+            raise ValueError(
+                f"`position_embedding_type` is {position_embedding_type!r}, but transformers 5 BERT layers (and so "
+                "Condenser) only implement absolute position embeddings; start from a checkpoint that uses them."
+            )
         super().__post_init__(**kwargs)
         # `@strict` runs `validate_architecture` after `__init__` too, but wraps its errors in a class that is not a
         # `ValueError`; running it here first gives users a plain `ValueError` at construction.

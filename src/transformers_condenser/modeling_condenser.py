@@ -81,6 +81,57 @@ class CondenserPreTrainedModel(PreTrainedModel):
         self.config.auto_map = dict(CONDENSER_AUTO_MAP)
         return super().save_pretrained(save_directory, *args, **kwargs)
 
+    def push_to_hub(self, repo_id: str, *args, model_card_kwargs: dict | None = None, **kwargs) -> str:
+        """Upload the model like [`~transformers.PreTrainedModel.push_to_hub`], with a Condenser model card.
+
+        When the Hub repository has no `README.md` (or only transformers' generic auto-generated card), the uploaded
+        `README.md` is the card of `transformers_condenser.model_card.write_model_card`: metadata, description, usage
+        snippet, published results and citations. An existing card in the repository is kept (only tags are added).
+
+        Args:
+            repo_id (`str`):
+                The repository to push to, e.g. `"org/condenser-bert"`.
+            model_card_kwargs (`dict`, *optional*):
+                Keyword arguments of `write_model_card` (`base_model`, `datasets`, `license`, `language`,
+                `cocondenser`, `eval_results`, ...); `repo_id` is filled in.
+            *args, **kwargs:
+                The arguments of [`~transformers.PreTrainedModel.push_to_hub`].
+
+        Returns:
+            The commit information returned by `huggingface_hub`.
+        """
+        self._model_card_kwargs = dict(model_card_kwargs or {})
+        try:
+            return super().push_to_hub(repo_id, *args, **kwargs)
+        finally:
+            del self._model_card_kwargs
+
+    def _upload_modified_files(self, working_dir: str | os.PathLike, repo_id: str, *args, **kwargs):
+        """Replace transformers' generic model card with the Condenser one, then upload as transformers does.
+
+        Every upload path of transformers (`push_to_hub` and `save_pretrained(..., push_to_hub=True)`) goes through
+        this method after writing `README.md` (the repository's card, or a generic one when it has none).
+        """
+        from huggingface_hub import ModelCard
+
+        readme = os.path.join(working_dir, "README.md")
+        existing = ModelCard.load(readme) if os.path.isfile(readme) else None
+        # transformers writes this sentence into the card it generates for a repository that has none.
+        if existing is None or "This model card has been automatically generated." in existing.text:
+            # Absolute import in a try block: the copy of this file saved into checkpoints must load with
+            # `trust_remote_code=True` where the package (and so `model_card`) is not installed.
+            try:
+                from transformers_condenser.model_card import write_model_card
+            except ImportError:
+                logger.warning("transformers_condenser is not installed: pushing transformers' generic model card.")
+            else:
+                card_kwargs = {"repo_id": repo_id, **getattr(self, "_model_card_kwargs", {})}
+                # Keep the tags transformers put on the generic card (`push_to_hub(tags=...)`, `add_model_tags`).
+                extra_tags = existing.data.tags if existing is not None and existing.data.tags else []
+                card_kwargs["tags"] = list(card_kwargs.get("tags") or []) + list(extra_tags)
+                write_model_card(working_dir, **card_kwargs)
+        return super()._upload_modified_files(working_dir, repo_id, *args, **kwargs)
+
     def _init_weights(self, module: nn.Module) -> None:
         """BERT's initialisation, for the backbone, the MLM prediction head and the Condenser head alike.
 

@@ -1,0 +1,236 @@
+# Copyright 2026 The transformers-condenser Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Tests of `write_model_card` and `condenser-model-card`: the Hub parses the card, its metadata round-trips, its usage
+snippet runs offline against the checkpoint, and bad inputs fail with a clear message."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from huggingface_hub import EvalResult, ModelCard
+
+from transformers_condenser import CondenserConfig, CondenserModel
+from transformers_condenser.model_card import main, write_model_card
+
+from .test_hub import REPO_ID, build_tiny_checkpoint, place_in_hub_cache
+
+
+EVAL_RESULTS = [
+    EvalResult(
+        task_type="text-retrieval",
+        dataset_type="org/docstrings",
+        dataset_name="Docstrings",
+        dataset_split="test",
+        metric_type="mrr_at_10",
+        metric_name="MRR@10",
+        metric_value=0.522,
+    ),
+    EvalResult(
+        task_type="text-retrieval",
+        dataset_type="org/docstrings",
+        dataset_name="Docstrings",
+        dataset_split="test",
+        metric_type="recall_at_100",
+        metric_value=0.91,
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny saved `CondenserForPreTraining` with its tokenizer."""
+    directory = tmp_path_factory.mktemp("card") / "condenser-bert"
+    build_tiny_checkpoint(directory)
+    return directory
+
+
+@pytest.fixture
+def fresh_checkpoint(checkpoint_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the checkpoint that a test may write its card into."""
+    return Path(shutil.copytree(checkpoint_dir, tmp_path / "condenser-bert"))
+
+
+def test_card_metadata_round_trips_through_huggingface_hub(fresh_checkpoint: Path):
+    readme = write_model_card(
+        fresh_checkpoint,
+        repo_id=REPO_ID,
+        model_name="condenser-bert-docstrings",
+        base_model="google-bert/bert-base-uncased",
+        license="mit",
+        datasets=["org/wiki", "org/books"],
+        language="en",
+        cocondenser=True,
+        tags=["my-tag"],
+        eval_results=EVAL_RESULTS,
+    )
+    assert readme == fresh_checkpoint.resolve() / "README.md"
+    card = ModelCard.load(readme)
+    data = card.data
+    assert data.library_name == "transformers"
+    assert data.pipeline_tag == "feature-extraction"
+    assert data.tags == ["condenser", "cocondenser", "dense-retrieval", "bert", "my-tag"]
+    assert data.base_model == "google-bert/bert-base-uncased"
+    assert data.license == "mit"
+    assert data.datasets == ["org/wiki", "org/books"]
+    assert data.language == "en"
+    assert data.model_name == "condenser-bert-docstrings"
+    assert data.eval_results == EVAL_RESULTS
+    model_index = data.to_dict()["model-index"]
+    assert model_index[0]["name"] == "condenser-bert-docstrings"
+    assert model_index[0]["results"][0]["metrics"][0] == {"type": "mrr_at_10", "value": 0.522, "name": "MRR@10"}
+    # The checkpoint's own results are also shown as a table.
+    assert "| Docstrings | test | MRR@10 | 0.522 |" in card.text
+
+
+def test_card_describes_the_checkpoint_from_its_config(fresh_checkpoint: Path):
+    card = ModelCard.load(write_model_card(fresh_checkpoint))
+    text = card.text
+    assert "# condenser-bert" in text
+    assert "4 layers, hidden size 32, 4 attention heads" in text
+    assert "hidden state 2 (`skip_from`" in text and "2 Transformer layer(s)" in text
+    assert "plus the ordinary masked-LM loss on the last layer (`late_mlm`)" in text
+    assert "`AutoModelForPreTraining` loads it" in text
+    # No evaluation results: no model-index, and the default tags say nothing of coCondenser.
+    assert "model-index" not in card.content.split("---")[1]
+    assert card.data.tags == ["condenser", "dense-retrieval", "bert"]
+    assert card.data.license == "apache-2.0" and card.data.language == "en"
+
+    config = CondenserConfig(hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=20,
+                             vocab_size=50, skip_from=1, n_head_layers=1, late_mlm=False)  # fmt: skip
+    backbone_dir = fresh_checkpoint.parent / "backbone"
+    CondenserModel(config).save_pretrained(backbone_dir)
+    text = ModelCard.load(write_model_card(backbone_dir)).text
+    assert "3 layers, hidden size 16" in text and "1 Transformer layer(s)" in text
+    assert "masked-LM loss of the head only" in text
+    assert "`AutoModelForPreTraining` loads it" not in text
+
+
+def test_card_holds_usage_published_results_and_citations(fresh_checkpoint: Path):
+    text = ModelCard.load(write_model_card(fresh_checkpoint, repo_id=REPO_ID)).text
+    assert "pip install transformers-condenser" in text
+    assert "import transformers_condenser" in text
+    assert f'AutoModel.from_pretrained("{REPO_ID}").eval()' in text
+    assert f'AutoModel.from_pretrained("{REPO_ID}", trust_remote_code=True)' in text
+    assert ".pooler_output" in text
+    published = text.split("## Published results", 1)[1]
+    assert "not measurements of this checkpoint" in published
+    assert "| coCondenser (+ hard negatives) | 38.2 | 98.4 | 84.3 / 89.0 | 83.2 / 87.3 |" in published
+    assert "| Condenser (+ hard negatives) | 36.6 | 97.4 | 83.2 / 88.4 | 81.9 / 86.2 |" in published
+    assert "@inproceedings{gao-callan-2021-condenser," in text
+    assert "@inproceedings{gao-callan-2022-unsupervised," in text
+
+
+def test_card_usage_snippets_run_offline_by_hub_id(checkpoint_dir: Path, tmp_path: Path):
+    hf_home = tmp_path / "hf_home"
+    snapshot = place_in_hub_cache(checkpoint_dir, hf_home / "hub")
+    text = ModelCard.load(write_model_card(snapshot, repo_id=REPO_ID)).text
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) == 2  # with the plugin, then with trust_remote_code
+    checks = "\nassert embeddings.shape == (1, 32), embeddings.shape\nprint('snippets ran')\n"
+    env = dict(os.environ, HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_MODULES_CACHE", "TRANSFORMERS_CACHE"):
+        env.pop(variable, None)
+    result = subprocess.run(
+        [sys.executable, "-c", "\n".join(blocks) + checks],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "snippets ran" in result.stdout
+
+
+def test_card_without_tokenizer_points_to_the_base_model_tokenizer(tmp_path: Path):
+    config = CondenserConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=20,
+                             vocab_size=50, skip_from=1)  # fmt: skip
+    CondenserModel(config).save_pretrained(tmp_path / "ckpt")
+    text = ModelCard.load(write_model_card(tmp_path / "ckpt", repo_id=REPO_ID, base_model="org/bert")).text
+    assert 'AutoTokenizer.from_pretrained("org/bert")' in text and "has no tokenizer files" in text
+
+
+def test_card_is_replaced_atomically(fresh_checkpoint: Path):
+    readme = fresh_checkpoint / "README.md"
+    readme.write_text("previous card")
+    with mock.patch("transformers_condenser.model_card.os.replace", side_effect=OSError("disk full")):
+        with pytest.raises(OSError, match="disk full"):
+            write_model_card(fresh_checkpoint)
+    assert readme.read_text() == "previous card"
+    assert not [p.name for p in fresh_checkpoint.iterdir() if p.name.startswith(".README")]
+    write_model_card(fresh_checkpoint)
+    assert readme.read_text().startswith("---\n")
+
+
+def test_cli_writes_the_card(fresh_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
+    results_file = tmp_path / "results.json"
+    fields = {key: value for key, value in asdict(EVAL_RESULTS[0]).items() if value is not None}
+    results_file.write_text(json.dumps([fields]))
+    main([
+        "--checkpoint_dir", str(fresh_checkpoint), "--repo_id", REPO_ID, "--base_model", "google-bert/bert-base-uncased",
+        "--dataset", "org/wiki", "--dataset", "org/books", "--language", "fr", "--license", "mit",
+        "--model_name", "my-condenser", "--eval_results", str(results_file), "--cocondenser",
+    ])  # fmt: skip
+    assert "wrote the model card to" in capsys.readouterr().out
+    data = ModelCard.load(fresh_checkpoint / "README.md").data
+    assert (data.datasets, data.language, data.license, data.model_name) == (
+        ["org/wiki", "org/books"], "fr", "mit", "my-condenser"
+    )  # fmt: skip
+    assert data.eval_results == EVAL_RESULTS[:1]
+    assert "cocondenser" in data.tags
+
+
+def test_errors_for_a_missing_or_non_condenser_directory(tmp_path: Path, checkpoint_dir: Path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        write_model_card(tmp_path / "missing")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        write_model_card(tmp_path / "file")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no config.json"):
+        write_model_card(tmp_path / "empty")
+    bert = Path(shutil.copytree(checkpoint_dir, tmp_path / "bert"))
+    config = json.loads((bert / "config.json").read_text())
+    (bert / "config.json").write_text(json.dumps(config | {"model_type": "bert"}))
+    with pytest.raises(ValueError, match="model_type 'bert'"):
+        write_model_card(bert)
+    (tmp_path / "no-weights").mkdir()
+    shutil.copy(checkpoint_dir / "config.json", tmp_path / "no-weights")
+    with pytest.raises(ValueError, match="holds no weights"):
+        write_model_card(tmp_path / "no-weights")
+    with pytest.raises(ValueError, match="not a valid huggingface_hub EvalResult"):
+        write_model_card(checkpoint_dir, eval_results=[{"metric_value": 1.0}])
+    assert not (tmp_path / "empty" / "README.md").exists() and not (checkpoint_dir / "README.md").exists()
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--checkpoint_dir", "{tmp}/missing"], "does not exist"),
+        (["--checkpoint_dir", "{tmp}"], "not a Condenser checkpoint"),
+        (["--checkpoint_dir", "{checkpoint}", "--eval_results", "{tmp}/none.json"], "Cannot read"),
+    ],
+)
+def test_cli_exits_non_zero_with_a_clear_message(
+    arguments: list[str], message: str, tmp_path: Path, checkpoint_dir: Path, capsys: pytest.CaptureFixture
+):
+    argv = [argument.format(tmp=tmp_path, checkpoint=checkpoint_dir) for argument in arguments]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err
+    assert error.startswith("condenser-model-card: error:") and message in error

