@@ -213,15 +213,24 @@ class SaveAsSentenceTransformerTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as workdir:
             output_dir = Path(workdir) / "st"
             output_dir.mkdir()
+            # A previous export (a checkpoint folder: it has a config.json) plus a file of the user's.
+            (output_dir / "config.json").write_text("{}")
             (output_dir / "previous.txt").write_text("keep me")
             with self.assertRaisesRegex(ValueError, "max_seq_length"):
                 save_as_sentence_transformer(self.model, output_dir, max_seq_length=10_000, tokenizer=self.tokenizer)
             self.assertEqual(sorted(os.listdir(workdir)), ["st"])
-            self.assertEqual(os.listdir(output_dir), ["previous.txt"])
+            self.assertEqual(sorted(os.listdir(output_dir)), ["config.json", "previous.txt"])
             # Success replaces the folder as a whole.
             save_as_sentence_transformer(self.model, output_dir, tokenizer=self.tokenizer)
             self.assertFalse((output_dir / "previous.txt").exists())
             self.assertEqual(sorted(os.listdir(workdir)), ["st"])
+            # A non-empty folder that is not a checkpoint is never replaced.
+            stranger = Path(workdir) / "stranger"
+            stranger.mkdir()
+            (stranger / "notes.txt").write_text("keep me")
+            with self.assertRaisesRegex(ValueError, "not a checkpoint"):
+                save_as_sentence_transformer(self.model, stranger, tokenizer=self.tokenizer)
+            self.assertEqual(os.listdir(stranger), ["notes.txt"])
 
     def test_missing_tokenizer_and_wrong_model_type_raise_clear_errors(self) -> None:
         model = CondenserModel(

@@ -18,7 +18,7 @@ Importing this package registers the Condenser classes with transformers' Auto c
 Registration is idempotent: importing twice is harmless.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForPreTraining
+from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoTokenizer, BertTokenizer
 
 from .configuration_condenser import CondenserConfig
 from .conversion import convert_original_checkpoint, export_to_bert
@@ -37,6 +37,8 @@ __version__ = "0.1.0.dev0"
 AutoConfig.register(CondenserConfig.model_type, CondenserConfig, exist_ok=True)
 AutoModel.register(CondenserConfig, CondenserModel, exist_ok=True)
 AutoModelForPreTraining.register(CondenserConfig, CondenserForPreTraining, exist_ok=True)
+# Condenser checkpoints use BERT's tokenizer; this resolves it when `tokenizer_config.json` names no class.
+AutoTokenizer.register(CondenserConfig, tokenizer_class=BertTokenizer, exist_ok=True)
 # Saved checkpoints carry their code and an `auto_map`, for users who load them with `trust_remote_code=True`.
 CondenserConfig.register_for_auto_class("AutoConfig")
 CondenserModel.register_for_auto_class("AutoModel")

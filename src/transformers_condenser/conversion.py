@@ -36,11 +36,11 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from transformers import BertConfig, BertForMaskedLM, BertModel
+from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, BertModel
 from transformers.utils import logging as hf_logging
 
 from .configuration_condenser import CondenserConfig
-from .file_utils import atomic_directory
+from .file_utils import atomic_directory, check_output_dir
 from .modeling_condenser import CondenserForPreTraining, CondenserModel
 
 
@@ -237,12 +237,25 @@ def _map_bert_weights(bert_state: dict[str, torch.Tensor], weights_file: Path) -
 
 
 def _copy_tokenizer_files(input_dir: Path, output_dir: Path) -> list[str]:
-    """Copy the tokenizer files present in `input_dir` to `output_dir`; return their names."""
+    """Copy the tokenizer files present in `input_dir` to `output_dir`; return their names.
+
+    Checkpoints saved by transformers 4.2 (the original releases) have no `tokenizer_class` in
+    `tokenizer_config.json`; their `config.json` said "bert", from which AutoTokenizer inferred it. The written
+    checkpoint says "condenser", so the BERT tokenizer class is recorded explicitly.
+    """
     copied = []
     for name in TOKENIZER_FILES:
         if (input_dir / name).is_file():
             shutil.copy2(input_dir / name, output_dir / name)
             copied.append(name)
+    if copied:
+        tokenizer_config_file = output_dir / "tokenizer_config.json"
+        tokenizer_config = json.loads(tokenizer_config_file.read_text()) if tokenizer_config_file.is_file() else {}
+        if not tokenizer_config.get("tokenizer_class"):
+            tokenizer_config["tokenizer_class"] = "BertTokenizer"
+            tokenizer_config_file.write_text(json.dumps(tokenizer_config, indent=2) + "\n")
+            if "tokenizer_config.json" not in copied:
+                copied.append("tokenizer_config.json")
     return copied
 
 
@@ -338,10 +351,9 @@ def convert_original_checkpoint(
     (2, 2)
     ```
     """
-    input_dir, output_dir = Path(input_dir).resolve(), Path(output_dir).resolve()
+    input_dir = Path(input_dir).resolve()
     _require_directory(input_dir, "The input directory")
-    if input_dir == output_dir:
-        raise ValueError(f"--output_dir must differ from --input_dir ({input_dir}): the original would be replaced.")
+    output_dir = check_output_dir(output_dir, input_dir)
     config_dict = _read_config_dict(input_dir)
     model_type = config_dict.get("model_type")
     if model_type != "bert":
@@ -420,6 +432,11 @@ def convert_original_checkpoint(
         copied = _copy_tokenizer_files(input_dir, staging)
         reloaded, loading_info = CondenserForPreTraining.from_pretrained(staging, output_loading_info=True)
         _verify_reloaded(reloaded, loading_info, expected_state, output_dir)
+        if copied:
+            try:
+                AutoTokenizer.from_pretrained(staging)
+            except Exception as error:  # any failure means the written tokenizer is unusable
+                raise RuntimeError(f"The tokenizer written to {output_dir} does not load: {error}") from error
     logger.info(
         f"Wrote a Condenser checkpoint ({config.num_hidden_layers} layers, skip_from {config.skip_from}, "
         f"{n_head_layers} head layer(s), tokenizer files: {', '.join(copied) or 'none'}) to {output_dir}."
@@ -477,10 +494,9 @@ def export_to_bert(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
     'bert'
     ```
     """
-    input_dir, output_dir = Path(input_dir).resolve(), Path(output_dir).resolve()
+    input_dir = Path(input_dir).resolve()
     _require_directory(input_dir, "The input directory")
-    if input_dir == output_dir:
-        raise ValueError(f"--output_dir must differ from --input_dir ({input_dir}): the input would be replaced.")
+    output_dir = check_output_dir(output_dir, input_dir)
     config_dict = _read_config_dict(input_dir)
     model_type = config_dict.get("model_type")
     if model_type != CondenserConfig.model_type:
@@ -554,7 +570,7 @@ def _run_cli(parser: argparse.ArgumentParser, argv: Sequence[str] | None, run) -
     logger.setLevel(logging.INFO)
     try:
         output_dir = run(args)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     finally:

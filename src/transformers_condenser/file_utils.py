@@ -51,10 +51,42 @@ def atomic_directory(output_dir: str | os.PathLike) -> Iterator[Path]:
         if output_dir.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.old-", dir=output_dir.parent))
             os.replace(output_dir, retired / output_dir.name)
-            os.replace(staging, output_dir)
+            try:
+                os.replace(staging, output_dir)
+            except BaseException:
+                # Put the previous output back before reporting the failure.
+                os.replace(retired / output_dir.name, output_dir)
+                retired.rmdir()
+                raise
             shutil.rmtree(retired)
         else:
             os.replace(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def check_output_dir(output_dir: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
+    """Refuse an output directory whose replacement would destroy data: one that is, or contains, an input, or an
+    existing non-empty directory that is not a checkpoint (no `config.json`), e.g. a parent folder given by mistake.
+
+    Returns:
+        `Path`: the resolved output directory.
+
+    Raises:
+        `ValueError`: naming the clash and what to pass instead.
+    """
+    output_dir = Path(output_dir).resolve()
+    for source in inputs:
+        source = Path(source).resolve()
+        if source == output_dir or source.is_relative_to(output_dir):
+            raise ValueError(
+                f"The output directory {output_dir} is or contains the input {source}, which writing it would destroy; "
+                "choose a new folder."
+            )
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not (output_dir / "config.json").is_file():
+        raise ValueError(
+            f"The output directory {output_dir} already exists, is not empty and is not a checkpoint (no config.json); "
+            "it would be replaced as a whole. Choose a new or empty folder, or remove it yourself first."
+        )
+    return output_dir

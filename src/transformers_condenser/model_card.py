@@ -174,11 +174,15 @@ def _description(config: CondenserConfig, *, cocondenser: bool, base_model: str 
 
 def _usage(repo_id: str, tokenizer_source: str, has_tokenizer: bool) -> str:
     """The usage section: install, load with the plugin, encode; then the `trust_remote_code` alternative."""
-    note = (
-        ""
-        if has_tokenizer
-        else f"\nThis checkpoint has no tokenizer files: the snippet uses the tokenizer of `{tokenizer_source}`.\n"
-    )
+    if has_tokenizer:
+        note = ""
+    elif tokenizer_source == repo_id:
+        note = (
+            f"\nThe snippet expects tokenizer files in `{repo_id}`: upload the tokenizer of the base model with the "
+            "weights (`tokenizer.push_to_hub(...)`).\n"
+        )
+    else:
+        note = f"\nThis checkpoint has no tokenizer files: the snippet uses the tokenizer of `{tokenizer_source}`.\n"
     return f"""## Usage
 
 ```bash

@@ -32,7 +32,7 @@ from transformers.initialization import no_init_weights
 from transformers.utils import logging
 
 from .configuration_condenser import CondenserConfig
-from .file_utils import atomic_directory
+from .file_utils import atomic_directory, check_output_dir
 from .modeling_condenser import CondenserForPreTraining, CondenserModel
 
 
@@ -173,6 +173,8 @@ def save_as_sentence_transformer(
     ```
     """
     backbone, source = _backbone_and_source(model_or_path)
+    sources = [path for path in (source, model_or_path, tokenizer) if isinstance(path, (str, os.PathLike))]
+    output_dir = check_output_dir(output_dir, *(path for path in sources if Path(path).exists()))
     tokenizer = _load_tokenizer(tokenizer, source)
     config = backbone.config
     longest = min(tokenizer.model_max_length, config.max_position_embeddings)

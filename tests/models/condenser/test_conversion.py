@@ -57,7 +57,8 @@ PAD_ID, CLS_ID, SEP_ID, MASK_ID = 0, 2, 3, 4
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"tok{i}" for i in range(94)]
 TOKENIZER_FILES = {
     "vocab.txt": "\n".join(VOCAB) + "\n",
-    "tokenizer_config.json": json.dumps({"tokenizer_class": "BertTokenizer", "do_lower_case": True}),
+    # As saved by transformers 4.2 in the original releases: no `tokenizer_class` (config.json said "bert").
+    "tokenizer_config.json": json.dumps({"do_lower_case": True, "model_max_length": 512}),
     "special_tokens_map.json": json.dumps(
         {
             "unk_token": "[UNK]",
@@ -254,7 +255,12 @@ class ConvertOriginalCheckpointTest(ConversionTestCase):
         code_files = ["configuration_condenser.py", "modeling_condenser.py"]
         self.assertEqual(names, sorted(["config.json", "model.safetensors", *TOKENIZER_FILES, *code_files]))
         for name, text in TOKENIZER_FILES.items():
-            self.assertEqual((self.converted / name).read_text(), text)
+            if name == "tokenizer_config.json":
+                # Copied, with the tokenizer class recorded: the checkpoint no longer says "bert".
+                expected = {**json.loads(text), "tokenizer_class": "BertTokenizer"}
+                self.assertEqual(json.loads((self.converted / name).read_text()), expected)
+            else:
+                self.assertEqual((self.converted / name).read_text(), text)
         weights = load_file(self.converted / "model.safetensors")
         self.assertIn("head_layers.1.output.LayerNorm.bias", weights)
         self.assertFalse([key for key in weights if "co_target" in key or key.startswith("c_head.")])
@@ -433,6 +439,42 @@ class ConvertOriginalCheckpointTest(ConversionTestCase):
 
         self.assertEqual({path.name: path.read_bytes() for path in self.converted.iterdir()}, before)
         self.assert_no_staging_left()
+
+
+class ConversionOutputSafetyTest(ConversionTestCase):
+    """The output directory is replaced as a whole, so it must never hold anything else worth keeping."""
+
+    def test_tokenizer_of_a_release_without_tokenizer_class_loads_after_conversion(self) -> None:
+        write_original_checkpoint(self.original)
+        convert_original_checkpoint(self.original, self.converted, skip_from=2)
+        original_tokenizer = AutoTokenizer.from_pretrained(self.original)
+        converted_tokenizer = AutoTokenizer.from_pretrained(self.converted)
+        text = "tok1 tok5 tok93"
+        self.assertEqual(converted_tokenizer(text)["input_ids"], original_tokenizer(text)["input_ids"])
+
+    def test_output_directory_containing_the_input_is_refused(self) -> None:
+        write_original_checkpoint(self.original)
+        sibling = self.root / "my-other-model"
+        sibling.mkdir()
+        (sibling / "notes.txt").write_text("keep me")
+        for output in (self.root, self.original):
+            with self.assertRaisesRegex(ValueError, "is or contains the input"):
+                convert_original_checkpoint(self.original, output, skip_from=2)
+        self.converted.mkdir()
+        convert_original_checkpoint(self.original, self.converted, skip_from=2)
+        with self.assertRaisesRegex(ValueError, "is or contains the input"):
+            export_to_bert(self.converted, self.root)
+        self.assertEqual((sibling / "notes.txt").read_text(), "keep me")
+        self.assertTrue((self.original / "model.pt").is_file())
+
+    def test_existing_folder_that_is_not_a_checkpoint_is_not_replaced(self) -> None:
+        write_original_checkpoint(self.original)
+        self.converted.mkdir()
+        (self.converted / "notes.txt").write_text("keep me")
+        with self.assertRaisesRegex(ValueError, "not a checkpoint"):
+            convert_original_checkpoint(self.original, self.converted, skip_from=2)
+        self.assertEqual(sorted(path.name for path in self.converted.iterdir()), ["notes.txt"])
+        self.assertEqual(convert_main(["--input_dir", str(self.original), "--output_dir", str(self.converted)]), 1)
 
 
 class ConversionCommandLineTest(ConversionTestCase):

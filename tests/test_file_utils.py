@@ -1,0 +1,93 @@
+# Copyright 2026 The transformers-condenser Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Tests of the atomic output-directory helpers every writer of the package uses."""
+
+import os
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from transformers_condenser import file_utils
+from transformers_condenser.file_utils import atomic_directory, check_output_dir
+
+
+def read_tree(root: Path) -> dict[str, str]:
+    """Every file below `root` by relative path, with its text."""
+    return {str(path.relative_to(root)): path.read_text() for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+def test_new_output_appears_only_when_the_block_succeeds(tmp_path: Path):
+    with atomic_directory(tmp_path / "out") as staging:
+        (staging / "a.txt").write_text("new")
+        assert not (tmp_path / "out").exists()
+    assert read_tree(tmp_path) == {"out/a.txt": "new"}
+
+
+def test_existing_output_is_replaced_whole(tmp_path: Path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old.txt").write_text("old")
+    with atomic_directory(tmp_path / "out") as staging:
+        (staging / "new.txt").write_text("new")
+    assert read_tree(tmp_path) == {"out/new.txt": "new"}
+
+
+def test_exception_in_the_block_keeps_previous_output(tmp_path: Path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old.txt").write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_directory(tmp_path / "out") as staging:
+            (staging / "half.txt").write_text("half")
+            raise KeyboardInterrupt
+    assert read_tree(tmp_path) == {"out/old.txt": "old"}
+
+
+def test_failed_final_rename_restores_previous_output(tmp_path: Path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old.txt").write_text("old")
+    real_replace = os.replace
+    calls = []
+
+    def replace_failing_second_time(source, destination):
+        calls.append((source, destination))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_replace(source, destination)
+
+    with mock.patch.object(file_utils.os, "replace", side_effect=replace_failing_second_time):
+        with pytest.raises(OSError, match="No space left"):
+            with atomic_directory(tmp_path / "out") as staging:
+                (staging / "new.txt").write_text("new")
+    assert len(calls) >= 2
+    assert read_tree(tmp_path) == {"out/old.txt": "old"}
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
+
+
+def test_check_output_dir_refuses_inputs_and_their_parents(tmp_path: Path):
+    source = tmp_path / "models" / "model"
+    source.mkdir(parents=True)
+    for output in (source, tmp_path / "models", tmp_path):
+        with pytest.raises(ValueError, match="is or contains the input"):
+            check_output_dir(output, source)
+    assert check_output_dir(tmp_path / "elsewhere", source) == (tmp_path / "elsewhere").resolve()
+
+
+def test_check_output_dir_refuses_a_non_empty_folder_that_is_not_a_checkpoint(tmp_path: Path):
+    (tmp_path / "folder").mkdir()
+    assert check_output_dir(tmp_path / "folder") == (tmp_path / "folder").resolve()  # empty: fine
+    (tmp_path / "folder" / "notes.txt").write_text("keep")
+    with pytest.raises(ValueError, match="not a checkpoint"):
+        check_output_dir(tmp_path / "folder")
+    (tmp_path / "folder" / "config.json").write_text("{}")
+    assert check_output_dir(tmp_path / "folder") == (tmp_path / "folder").resolve()
