@@ -33,6 +33,12 @@ install_requires = [
     "torch>=2.13",
     "transformers>=5.24,<6",
     "huggingface_hub>=1.31,<3",
+    # Pre-training: data preparation, sentence splitting, Trainer, retrieval metrics and plots.
+    "datasets>=5.2,<6",
+    "sentencex>=1.0.32,<2",
+    "accelerate>=1.15,<2",
+    "ir-measures>=0.4.3,<0.5",
+    "matplotlib>=3.8",
 ]
 
 extras = {}
@@ -57,6 +63,8 @@ setup(
     entry_points={
         "console_scripts": [
             "condenser-demo=transformers_condenser.demo:main",
+            "condenser-prepare=transformers_condenser.data:prepare_main",
+            "condenser-pretrain=transformers_condenser.pretrain:main",
             "condenser-convert-original=transformers_condenser.conversion:convert_main",
             "condenser-export-bert=transformers_condenser.conversion:export_main",
             "condenser-model-card=transformers_condenser.model_card:main",

