@@ -137,9 +137,11 @@ def check_auto_registration(package: ModuleType) -> list[str]:
             registered = auto_class._model_mapping[config_class]
         except KeyError:
             registered = None
-        if registered is not obj:
+        # A variant of the registered class for the same config and checkpoint format (e.g. coCondenser adds a loss,
+        # no weights, to Condenser) cannot take the same Auto slot; subclassing it is what keeps the two compatible.
+        if registered is not obj and not (inspect.isclass(registered) and issubclass(obj, registered)):
             problems.append(
-                f"`{name}` is not registered with {auto_name}: call "
+                f"`{name}` is not registered with {auto_name} (nor a subclass of the class registered there): call "
                 f"`{auto_name}.register({getattr(config_class, '__name__', config_class)}, {name}, exist_ok=True)` "
                 "in the package `__init__`."
             )

@@ -33,14 +33,19 @@ from .evaluation import (
     plot_loss_curves,
     plot_retrieval_comparison,
 )
+from .gradient_cache import gradient_cache_step
 from .model_card import write_model_card
 from .modeling_condenser import (
+    CoCondenserForPreTraining,
+    CoCondenserForPreTrainingOutput,
     CondenserForPreTraining,
     CondenserForPreTrainingOutput,
     CondenserModel,
     CondenserPreTrainedModel,
+    contrastive_span_loss,
 )
 from .sentence_transformers_export import save_as_sentence_transformer
+from .trainer import CondenserTrainer, CondenserTrainingArguments
 
 
 __version__ = "0.1.0.dev0"
@@ -56,6 +61,12 @@ CondenserModel.register_for_auto_class("AutoModel")
 CondenserForPreTraining.register_for_auto_class("AutoModelForPreTraining")
 
 __all__ = [
+    "CoCondenserForPreTraining",
+    "CoCondenserForPreTrainingOutput",
+    "CondenserTrainer",
+    "CondenserTrainingArguments",
+    "contrastive_span_loss",
+    "gradient_cache_step",
     "CondenserConfig",
     "DataCollatorForCoCondenser",
     "DataCollatorForCondenser",

@@ -25,6 +25,7 @@ import os
 from dataclasses import dataclass
 
 import torch
+from torch import distributed as dist
 from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedModel
@@ -469,9 +470,257 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         )
 
 
+class _AllGatherWithGradient(torch.autograd.Function):
+    """All-gather along the batch dimension whose backward sends every process's gradient back to its owner.
+
+    Forward: the rows of every process, concatenated in rank order; this process's own rows sit at its rank's place
+    (the rank in `group`: `torch.distributed.get_rank()` for the default group, never `LOCAL_RANK`, which repeats on
+    every node). Backward: the gradients that all processes computed for the gathered tensor are summed
+    (`all_reduce`), and each process keeps the slice of its own rows. Processes may hold different numbers of rows.
+    """
+
+    @staticmethod
+    def forward(ctx, local: torch.Tensor, sizes: list[int], rank: int, group: "dist.ProcessGroup | None"):
+        # all_gather needs equal shapes: pad to the largest local batch, then cut the padding off again.
+        padded = F.pad(local, (0, 0, 0, max(sizes) - local.shape[0])).contiguous()
+        buffers = [torch.empty_like(padded) for _ in sizes]
+        dist.all_gather(buffers, padded, group=group)
+        pieces = [buffer[:size] for buffer, size in zip(buffers, sizes)]
+        pieces[rank] = local
+        ctx.group = group
+        ctx.start = sum(sizes[:rank])
+        ctx.stop = ctx.start + local.shape[0]
+        return torch.cat(pieces)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        # Every process's loss depends on this process's rows (they are negatives there): sum those gradients.
+        grad = grad_output.contiguous().clone()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM, group=ctx.group)
+        return grad[ctx.start : ctx.stop], None, None, None
+
+
+def _gather_with_gradient(local: torch.Tensor, group: "dist.ProcessGroup | None" = None) -> tuple[torch.Tensor, int]:
+    """The rows of all processes of `group` (with gradient, see `_AllGatherWithGradient`) and the index of this
+    process's first row among them."""
+    world_size = dist.get_world_size(group=group)
+    rank = dist.get_rank(group=group)
+    local_size = torch.tensor([local.shape[0]], device=local.device)
+    sizes = [torch.empty_like(local_size) for _ in range(world_size)]
+    dist.all_gather(sizes, local_size, group=group)
+    sizes = [int(size.item()) for size in sizes]
+    if any(size % 2 for size in sizes):
+        # Checked on every process alike, so that all of them raise instead of some waiting forever.
+        raise ValueError(
+            f"coCondenser batches must hold whole pairs of spans on every process; local batch sizes are {sizes}."
+        )
+    return _AllGatherWithGradient.apply(local, sizes, rank, group), sum(sizes[:rank])
+
+
+def contrastive_span_loss(
+    cls_vectors: torch.Tensor,
+    gather: bool | None = None,
+    group: "dist.ProcessGroup | None" = None,
+) -> torch.Tensor:
+    """coCondenser's corpus-level contrastive loss over span pairs.
+
+    Rows `2k` and `2k + 1` of `cls_vectors` are two spans of the same document (the layout `[d1s1, d1s2, d2s1, d2s2,
+    ...]`). Each span's scores are the raw dot products of its vector with every span of the global batch (no
+    normalisation, no temperature), its own score excluded (set to `-inf`); the target is the other span of its
+    document, and every other span, on every process, is a negative. The loss is the mean cross-entropy over the local
+    spans, computed in float32 even under autocast. Nothing depends on a buffer sized for a particular batch.
+
+    Distributed training: with `gather`, the vectors of all processes are gathered (this process's own at its rank in
+    `group`, which for the default group is the global rank `torch.distributed.get_rank()`), and the backward pass
+    sums, into each process's own vectors, the gradients of the losses of all processes. Each process thus
+    back-propagates the sum over processes of their local mean losses, that is `world_size` times the loss of the
+    global batch; DDP then averages the gradients over the `world_size` processes, so the parameters receive exactly
+    the gradient of the mean loss over the global batch, as one process holding the whole batch would compute. The
+    loss needs no rescaling; the mean over processes of the returned values is the global batch's loss (for equal
+    local batch sizes).
+
+    Args:
+        cls_vectors (`torch.Tensor` of shape `(batch_size, hidden_size)`):
+            Last-layer CLS vectors of this process's spans, in pairs; `batch_size` must be even.
+        gather (`bool`, *optional*):
+            Whether to use the spans of all processes as negatives. Defaults to `True` when `torch.distributed` is
+            initialised with more than one process in `group`.
+        group (`torch.distributed.ProcessGroup`, *optional*):
+            The processes whose spans form the global batch (default: all).
+
+    Returns:
+        `torch.Tensor`: the scalar loss.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from transformers_condenser.modeling_condenser import contrastive_span_loss
+
+    >>> cls_vectors = torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]])  # 2 documents x 2 spans
+    >>> contrastive_span_loss(cls_vectors) < contrastive_span_loss(cls_vectors[[0, 2, 1, 3]])
+    tensor(True)
+    ```
+    """
+    if cls_vectors.dim() != 2:
+        raise ValueError(f"`cls_vectors` must have shape (batch_size, hidden_size), got {tuple(cls_vectors.shape)}.")
+    if cls_vectors.shape[0] % 2:
+        raise ValueError(
+            f"coCondenser batches are pairs of spans laid out [d1s1, d1s2, d2s1, d2s2, ...], so the batch size must be "
+            f"even; got {cls_vectors.shape[0]} CLS vectors."
+        )
+    if gather is None:
+        gather = dist.is_available() and dist.is_initialized() and dist.get_world_size(group=group) > 1
+    # Dot products of un-normalised vectors reach the hundreds: bfloat16 would round them by whole units.
+    with torch.autocast(device_type=cls_vectors.device.type, enabled=False):
+        local = cls_vectors.float()
+        candidates, offset = _gather_with_gradient(local, group) if gather else (local, 0)
+        scores = local @ candidates.T
+        rows = torch.arange(local.shape[0], device=local.device)
+        own_columns = rows + offset
+        columns = torch.arange(candidates.shape[0], device=local.device)
+        scores = scores.masked_fill(columns[None, :] == own_columns[:, None], float("-inf"))
+        # Local rows 2k and 2k+1 are partners; the offset is even, so the partner's global column is offset + (i ^ 1).
+        return F.cross_entropy(scores, (rows ^ 1) + offset)
+
+
+@auto_docstring(
+    custom_intro="""
+    Output type of [`CoCondenserForPreTraining`].
+    """
+)
+@dataclass
+class CoCondenserForPreTrainingOutput(CondenserForPreTrainingOutput):
+    r"""
+    loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` is provided):
+        Total pre-training loss: `head_mlm_loss + late_mlm_loss + contrastive_loss`, unweighted (`late_mlm_loss` only
+        when `config.late_mlm`, `contrastive_loss` unless `compute_contrastive_loss=False`).
+    head_mlm_loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` is provided):
+        Masked-LM loss of the Condenser head, which sees `[last-layer CLS ; skip_from token states]`.
+    late_mlm_loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` is provided and
+        `config.late_mlm`):
+        Ordinary masked-LM loss on the backbone's last layer.
+    logits (`torch.FloatTensor`):
+        Vocabulary scores of the Condenser head, laid out as in [`CondenserForPreTrainingOutput`].
+    late_logits (`torch.FloatTensor`, *optional*):
+        Vocabulary scores of the backbone's last layer, laid out as `logits`.
+    contrastive_loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` is provided):
+        coCondenser's span-pair contrastive loss (see [`contrastive_span_loss`]): mean over this process's spans,
+        with the spans of all processes as negatives.
+    cls_vectors (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
+        Last-layer CLS vectors of the spans: the inputs of the contrastive loss and the retrieval embeddings.
+    """
+
+    contrastive_loss: torch.FloatTensor | None = None
+    cls_vectors: torch.FloatTensor | None = None
+
+
+@auto_docstring(
+    custom_intro="""
+    coCondenser: [`CondenserForPreTraining`] plus a corpus-level contrastive loss on the last-layer CLS vectors. It has
+    no weights of its own: it reads and writes the same checkpoints as [`CondenserForPreTraining`], so a Condenser
+    checkpoint continues as coCondenser and back. The batch holds two spans of each document, laid out
+    `[d1s1, d1s2, d2s1, d2s2, ...]`; each span must find the other span of its document among all the spans of the
+    global batch (every process). Train it with [`~trainer.CondenserTrainer`], which also offers the gradient cache.
+    """
+)
+class CoCondenserForPreTraining(CondenserForPreTraining):
+    @can_return_tuple
+    @auto_docstring
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        compute_contrastive_loss: bool = True,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple[torch.Tensor] | CoCondenserForPreTrainingOutput:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+            Masked-LM targets, as for [`CondenserForPreTraining`]. When given, the contrastive loss is computed too,
+            and the batch must be pairs of spans `[d1s1, d1s2, d2s1, d2s2, ...]` (an even batch size).
+        compute_contrastive_loss (`bool`, *optional*, defaults to `True`):
+            Set to `False` to skip the contrastive loss (and the pair check): `loss` is then the MLM loss alone. The
+            gradient cache ([`~gradient_cache.gradient_cache_step`]) does this per chunk and computes the contrastive
+            loss over the whole batch from `cls_vectors` itself.
+
+        Under `torch.distributed`, the contrastive loss gathers the CLS vectors of all processes and needs no
+        rescaling for DDP (see [`contrastive_span_loss`]). The MLM losses are local means unless `num_items_in_batch`
+        (the labelled positions of the global batch) is passed; then multiply them by the world size before DDP's
+        averaging, as `Trainer` does with `average_tokens_across_devices`.
+
+        Example:
+
+        ```python
+        >>> import torch
+        >>> from transformers_condenser import CondenserConfig
+        >>> from transformers_condenser.modeling_condenser import CoCondenserForPreTraining
+
+        >>> config = CondenserConfig(vocab_size=100, hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
+        ...     intermediate_size=37, skip_from=2)
+        >>> model = CoCondenserForPreTraining(config)
+        >>> input_ids = torch.tensor([[2, 15, 4, 27, 3], [2, 42, 4, 3, 0], [2, 8, 4, 9, 3], [2, 60, 4, 3, 0]])
+        >>> labels = torch.full_like(input_ids, -100)
+        >>> labels[:, 2] = torch.tensor([31, 57, 12, 70])  # 2 documents x 2 spans, one masked token each
+        >>> outputs = model(input_ids, attention_mask=(input_ids != 0).long(), labels=labels)
+        >>> total = outputs.head_mlm_loss + outputs.late_mlm_loss + outputs.contrastive_loss
+        >>> torch.allclose(outputs.loss, total)
+        True
+        >>> outputs.cls_vectors.shape
+        torch.Size([4, 32])
+        >>> outputs.loss.backward()
+        ```
+        """
+        self._check_inputs(input_ids, inputs_embeds, attention_mask)
+        with_contrastive_loss = labels is not None and compute_contrastive_loss
+        batch_size = (input_ids if input_ids is not None else inputs_embeds).shape[0]
+        if with_contrastive_loss and batch_size % 2:
+            raise ValueError(
+                "coCondenser batches are pairs of spans of the same document, laid out [d1s1, d1s2, d2s1, d2s2, ...], "
+                f"so the batch size must be even; got {batch_size} sequences."
+            )
+        output_hidden_states = kwargs.pop("output_hidden_states", self.config.output_hidden_states)
+        # All hidden states are requested to read the last one: they are kept for backward anyway.
+        outputs = super().forward(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            labels=labels,
+            output_hidden_states=True,
+            return_dict=True,
+            **kwargs,
+        )
+        cls_vectors = outputs.hidden_states[-1][:, 0]
+        loss = outputs.loss
+        contrastive_loss = None
+        if with_contrastive_loss:
+            contrastive_loss = contrastive_span_loss(cls_vectors)
+            loss = loss + contrastive_loss
+
+        return CoCondenserForPreTrainingOutput(
+            loss=loss,
+            head_mlm_loss=outputs.head_mlm_loss,
+            late_mlm_loss=outputs.late_mlm_loss,
+            logits=outputs.logits,
+            late_logits=outputs.late_logits,
+            hidden_states=outputs.hidden_states if output_hidden_states else None,
+            attentions=outputs.attentions,
+            contrastive_loss=contrastive_loss,
+            cls_vectors=cls_vectors,
+        )
+
+
 __all__ = [
+    "CoCondenserForPreTraining",
+    "CoCondenserForPreTrainingOutput",
     "CondenserForPreTraining",
     "CondenserForPreTrainingOutput",
     "CondenserModel",
     "CondenserPreTrainedModel",
+    "contrastive_span_loss",
 ]

@@ -1,0 +1,185 @@
+# Copyright 2026 The transformers-condenser Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""End-to-end tests of `condenser-pretrain` on tiny models, including a 2-process torchrun run on CPU (gloo)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import Dataset
+from safetensors.torch import load_file
+from transformers import BertConfig, BertForMaskedLM
+
+from transformers_condenser import CondenserForPreTraining
+from transformers_condenser.demo import load_demo_corpus, train_demo_tokenizer
+from transformers_condenser.pretrain import main
+
+
+TINY = {"hidden_size": 32, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 37}
+COMMON_FLAGS = ["--per_device_train_batch_size", "4", "--logging_steps", "1", "--save_strategy", "no"]
+COMMON_FLAGS += ["--report_to", "none", "--use_cpu", "--seed", "0", "--dataloader_num_workers", "0"]
+COMMON_FLAGS += ["--max_length", "64"]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tokenizer, a tiny BERT, a tiny config and both kinds of prepared dataset, built once for the module."""
+    root = tmp_path_factory.mktemp("pretrain")
+    corpus = load_demo_corpus()[:80]
+    tokenizer = train_demo_tokenizer(corpus, vocab_size=600)
+    tokenizer.save_pretrained(root / "tokenizer")
+    ids = [tokenizer(text, add_special_tokens=False)["input_ids"][:30] for text in corpus]
+    ids = [row for row in ids if len(row) >= 8]
+    Dataset.from_dict({"input_ids": ids}).save_to_disk(str(root / "blocks"))
+    spans = [[row[: len(row) // 2], row[len(row) // 2 :]] for row in ids]
+    Dataset.from_dict({"spans": spans}).save_to_disk(str(root / "spans"))
+
+    config = {"model_type": "condenser", "vocab_size": len(tokenizer), "skip_from": 2, **TINY}
+    config["max_position_embeddings"] = 64
+    (root / "config").mkdir()
+    (root / "config" / "config.json").write_text(json.dumps(config))
+
+    torch.manual_seed(0)
+    bert = BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), max_position_embeddings=64, **TINY))
+    bert.save_pretrained(root / "bert")
+    tokenizer.save_pretrained(root / "bert")
+    return {"root": root, "tokenizer": root / "tokenizer", "blocks": root / "blocks", "spans": root / "spans",
+            "config": root / "config", "bert": root / "bert"}  # fmt: skip
+
+
+def test_condenser_from_config_writes_checkpoint_loss_curve_and_card(workspace: dict[str, Path]):
+    output_dir = workspace["root"] / "scratch"
+    flags = ["--config_name", str(workspace["config"]), "--tokenizer_name", str(workspace["tokenizer"])]
+    flags += ["--train_dir", str(workspace["blocks"]), "--output_dir", str(output_dir), "--max_steps", "3"]
+    assert main(flags + COMMON_FLAGS + ["--export_bert_dir", str(workspace["root"] / "scratch-bert")]) == 0
+
+    files = {path.name for path in output_dir.iterdir()}
+    assert {"model.safetensors", "config.json", "loss_curve.png", "README.md", "tokenizer.json"} <= files
+    assert (output_dir / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    history = json.loads((output_dir / "trainer_log_history.json").read_text())
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    assert len(losses) == 3 and all(loss > 0 for loss in losses)
+    # The head is in the checkpoint.
+    assert any(key.startswith("head_layers.1.") for key in load_file(output_dir / "model.safetensors"))
+    assert json.loads((workspace["root"] / "scratch-bert" / "config.json").read_text())["model_type"] == "bert"
+
+
+def test_cocondenser_warm_start_with_gradient_cache(workspace: dict[str, Path]):
+    output_dir = workspace["root"] / "co"
+    flags = ["--model_name_or_path", str(workspace["bert"]), "--skip_from", "2", "--cocondenser"]
+    flags += ["--train_dir", str(workspace["spans"]), "--output_dir", str(output_dir), "--max_steps", "2"]
+    flags += ["--gradient_cache_chunk_size", "3", "--gradient_accumulation_steps", "2"]
+    assert main(flags + COMMON_FLAGS) == 0
+    model = CondenserForPreTraining.from_pretrained(output_dir)
+    assert model.config.skip_from == 2
+    bert = BertForMaskedLM.from_pretrained(workspace["bert"])
+    # Warm-started and trained: the backbone moved away from the BERT it started from.
+    assert not torch.equal(model.bert.embeddings.word_embeddings.weight, bert.bert.embeddings.word_embeddings.weight)
+    card = (output_dir / "README.md").read_text()
+    assert "cocondenser" in card
+
+
+def test_resuming_from_a_condenser_checkpoint_keeps_its_head(workspace: dict[str, Path]):
+    first = workspace["root"] / "first"
+    flags = ["--config_name", str(workspace["config"]), "--tokenizer_name", str(workspace["tokenizer"])]
+    flags += ["--train_dir", str(workspace["blocks"]), "--max_steps", "1"]
+    assert main(flags + ["--output_dir", str(first)] + COMMON_FLAGS) == 0
+    head_before = load_file(first / "model.safetensors")["head_layers.0.output.dense.weight"]
+    second = workspace["root"] / "second"
+    flags = ["--model_name_or_path", str(first), "--train_dir", str(workspace["blocks"]), "--max_steps", "1"]
+    flags += ["--learning_rate", "0.0"]  # no change: the head must come back exactly as saved
+    assert main(flags + ["--output_dir", str(second)] + COMMON_FLAGS) == 0
+    head_after = load_file(second / "model.safetensors")["head_layers.0.output.dense.weight"]
+    assert torch.equal(head_before, head_after)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--output_dir", "{root}/x", "--config_name", "{config}", "--tokenizer_name", "{tokenizer}"], "--train_dir"),
+        (
+            [
+                "--output_dir",
+                "{root}/x",
+                "--model_name_or_path",
+                "{bert}",
+                "--skip_from",
+                "2",
+                "--cocondenser",
+                "--train_dir",
+                "{blocks}",
+            ],
+            "spans",
+        ),  # fmt: skip
+        (
+            [
+                "--output_dir",
+                "{root}/x",
+                "--model_name_or_path",
+                "{bert}",
+                "--skip_from",
+                "2",
+                "--train_dir",
+                "{root}/missing",
+            ],
+            "condenser-prepare",
+        ),  # fmt: skip
+        (
+            [
+                "--output_dir",
+                "{root}/x",
+                "--model_name_or_path",
+                "{bert}",
+                "--skip_from",
+                "2",
+                "--train_dir",
+                "{blocks}",
+                "--gradient_cache_chunk_size",
+                "2",
+            ],
+            "--cocondenser",
+        ),  # fmt: skip
+    ],
+)
+def test_bad_arguments_exit_with_a_clear_error(workspace, capsys, flags, message):
+    values = {name: str(path) for name, path in workspace.items()}
+    assert main([flag.format(**values) for flag in flags] + COMMON_FLAGS) == 1
+    error_lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert len(error_lines) == 1 and message in error_lines[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_torchrun_two_cpu_processes(workspace: dict[str, Path]):
+    output_dir = workspace["root"] / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1"]
+    command += ["--master_port", str(_free_port()), "-m", "transformers_condenser.pretrain"]
+    command += ["--model_name_or_path", str(workspace["bert"]), "--skip_from", "2", "--cocondenser"]
+    command += ["--train_dir", str(workspace["spans"]), "--output_dir", str(output_dir), "--max_steps", "2"]
+    command += ["--ddp_backend", "gloo"] + COMMON_FLAGS
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    history = json.loads((output_dir / "trainer_log_history.json").read_text())
+    assert [entry["step"] for entry in history if "loss" in entry] == [1, 2]
+    assert (output_dir / "model.safetensors").is_file()
