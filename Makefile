@@ -26,7 +26,7 @@ $(VENV)/.installed: setup.py | $(BIN)/python
 
 install: $(VENV)/.installed
 
-# The main job on built-in defaults: build a small Condenser, train it briefly, save, reload through AutoModel.
+# The main job on built-in defaults: zero-shot retrieval before and after coCondenser / Condenser pre-training.
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/condenser-demo
 

@@ -13,6 +13,7 @@
 # limitations under the License.
 """Tests of `condenser-demo`, the README's first command."""
 
+import json
 import math
 from pathlib import Path
 from unittest import mock
@@ -76,8 +77,27 @@ def test_quickstart_rejects_bad_arguments(tmp_path: Path, kwargs: dict):
 
 def test_cli_prints_what_it_wrote(tmp_path: Path, capsys: pytest.CaptureFixture):
     torch.manual_seed(0)
-    demo.main(["--output_dir", str(tmp_path / "cli"), "--steps", "1", "--batch_size", "2", "--max_length", "16"])
+    demo.main(["--quick", "--output_dir", str(tmp_path / "cli"), "--steps", "1", "--batch_size", "2"])
     printed = capsys.readouterr().out
     assert f"saved model, head and tokenizer to {tmp_path / 'cli'}" in printed
     assert "AutoModel reloaded a CondenserModel" in printed
     assert "(2, 128)" in printed
+
+
+def test_full_demo_measures_retrieval_before_and_after_both_pretrainings(tmp_path: Path, capsys):
+    result = demo.run_demo(tmp_path / "demo", steps=2, batch_size=4, num_queries=12, seed=0)
+    assert set(result.results) == {"in-corpus", "held-out"}
+    assert result.num_pairs == {"in-corpus": 12, "held-out": 12}
+    for variants in result.results.values():
+        assert list(variants) == ["before", "coCondenser", "Condenser"]
+        for metrics in variants.values():
+            assert 0.0 < metrics["MRR@10"] <= 1.0 and set(metrics) >= {"MRR@10", "R@10"}
+    files = {path.name for path in result.output_dir.iterdir()}
+    assert {"results.json", "retrieval.png", "retrieval_held_out.png", "loss_curves.png"} <= files
+    assert {"cocondenser", "condenser"} <= files
+    # Pre-training changed the encoder, so the metrics are not all identical to the starting point.
+    in_corpus = result.results["in-corpus"]
+    assert CondenserForPreTraining.from_pretrained(result.output_dir / "cocondenser").config.skip_from == 3
+    assert json.loads((result.output_dir / "results.json").read_text())["in-corpus"]["before"] == in_corpus["before"]
+    demo._print_demo(result)
+    assert "coCondenser" in capsys.readouterr().out

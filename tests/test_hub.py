@@ -387,3 +387,38 @@ def test_save_pretrained_with_push_to_hub_uploads_the_card(
     assert "model.safetensors" in files
     assert "condenser" in ModelCard(files["README.md"].decode()).data.tags
     assert (tmp_path / "out" / "README.md").read_bytes() == files["README.md"]
+
+
+def test_push_to_hub_keeps_the_repository_card_and_says_so(fake_hub: FakeHubApi, tiny_model: CondenserForPreTraining):
+    from transformers_condenser import modeling_condenser
+
+    fake_hub.remote_card = "---\nlicense: mit\n---\n\n# A card written by hand\n"
+    with mock.patch.object(modeling_condenser.logger, "info") as info:
+        tiny_model.push_to_hub(REPO_ID)
+    assert "A card written by hand" in fake_hub.commits[0]["README.md"].decode()
+    assert any(
+        "Kept the model card" in call.args[0] and "model_card_kwargs" in call.args[0] for call in info.call_args_list
+    )
+
+
+def test_push_to_hub_with_model_card_kwargs_replaces_the_repository_card(
+    fake_hub: FakeHubApi, tiny_model: CondenserForPreTraining
+):
+    fake_hub.remote_card = "---\nlicense: mit\ntags:\n- hand-tag\n---\n\n# A card written by hand\n"
+    tiny_model.push_to_hub(REPO_ID, model_card_kwargs={"base_model": "google-bert/bert-base-uncased"})
+    card = ModelCard(fake_hub.commits[0]["README.md"].decode())
+    assert "A card written by hand" not in card.text
+    assert f'AutoModel.from_pretrained("{REPO_ID}")' in card.text
+    assert card.data.base_model == "google-bert/bert-base-uncased"
+    # The repository's tags are kept on the new card.
+    assert {"condenser", "hand-tag"} <= set(card.data.tags)
+    assert not hasattr(tiny_model, "_model_card_kwargs")
+
+
+def test_push_to_hub_with_empty_model_card_kwargs_replaces_the_repository_card(
+    fake_hub: FakeHubApi, tiny_model: CondenserForPreTraining
+):
+    fake_hub.remote_card = "---\nlicense: mit\n---\n\n# A card written by hand\n"
+    tiny_model.push_to_hub(REPO_ID, model_card_kwargs={})
+    card = ModelCard(fake_hub.commits[0]["README.md"].decode())
+    assert "A card written by hand" not in card.text and "condenser" in card.data.tags

@@ -87,21 +87,24 @@ class CondenserPreTrainedModel(PreTrainedModel):
 
         When the Hub repository has no `README.md` (or only transformers' generic auto-generated card), the uploaded
         `README.md` is the card of `transformers_condenser.model_card.write_model_card`: metadata, description, usage
-        snippet, published results and citations. An existing card in the repository is kept (only tags are added).
+        snippet, published results and citations. An existing hand-written card in the repository is kept (only tags
+        are added) unless `model_card_kwargs` is passed: then the Condenser card replaces it.
 
         Args:
             repo_id (`str`):
                 The repository to push to, e.g. `"org/condenser-bert"`.
             model_card_kwargs (`dict`, *optional*):
                 Keyword arguments of `write_model_card` (`base_model`, `datasets`, `license`, `language`,
-                `cocondenser`, `eval_results`, ...); `repo_id` is filled in.
+                `cocondenser`, `eval_results`, ...); `repo_id` is filled in. Passing them (even `{}`) regenerates the
+                card, replacing a hand-written one in the repository.
             *args, **kwargs:
                 The arguments of [`~transformers.PreTrainedModel.push_to_hub`].
 
         Returns:
             The commit information returned by `huggingface_hub`.
         """
-        self._model_card_kwargs = dict(model_card_kwargs or {})
+        # None: not passed, so a hand-written card in the repository is kept.
+        self._model_card_kwargs = None if model_card_kwargs is None else dict(model_card_kwargs)
         try:
             return super().push_to_hub(repo_id, *args, **kwargs)
         finally:
@@ -117,16 +120,29 @@ class CondenserPreTrainedModel(PreTrainedModel):
 
         readme = os.path.join(working_dir, "README.md")
         existing = ModelCard.load(readme) if os.path.isfile(readme) else None
+        given_kwargs = getattr(self, "_model_card_kwargs", None)
         # transformers writes this sentence into the card it generates for a repository that has none.
-        if existing is None or "This model card has been automatically generated." in existing.text:
+        generic = existing is None or "This model card has been automatically generated." in existing.text
+        if not generic and given_kwargs is None:
+            logger.info(
+                f"Kept the model card of {repo_id} (only tags were added); pass `model_card_kwargs` to `push_to_hub` "
+                "to replace it with a Condenser model card."
+            )
+        else:
             # Absolute import in a try block: the copy of this file saved into checkpoints must load with
             # `trust_remote_code=True` where the package (and so `model_card`) is not installed.
             try:
                 from transformers_condenser.model_card import write_model_card
             except ImportError:
-                logger.warning("transformers_condenser is not installed: pushing transformers' generic model card.")
+                logger.warning(
+                    "transformers_condenser is not installed: the model card is pushed as transformers wrote it."
+                )
             else:
-                card_kwargs = {"repo_id": repo_id, **getattr(self, "_model_card_kwargs", {})}
+                if not generic:
+                    logger.info(
+                        f"Replacing the model card of {repo_id} with a Condenser card (`model_card_kwargs` given)."
+                    )
+                card_kwargs = {"repo_id": repo_id, **(given_kwargs or {})}
                 # Keep the tags transformers put on the generic card (`push_to_hub(tags=...)`, `add_model_tags`).
                 extra_tags = existing.data.tags if existing is not None and existing.data.tags else []
                 card_kwargs["tags"] = list(card_kwargs.get("tags") or []) + list(extra_tags)
@@ -275,6 +291,51 @@ class CondenserModel(CondenserPreTrainedModel):
         return BaseModelOutputWithPooling(last_hidden_state=sequence_output, pooler_output=sequence_output[:, 0])
 
 
+def _has_original_head(source: str, kwargs: dict) -> bool:
+    """Whether `source` (a folder or Hub id) holds the original release's `model.pt` head. Never opens the file."""
+    from huggingface_hub import file_exists, is_offline_mode, try_to_load_from_cache
+
+    subfolder = kwargs.get("subfolder") or ""
+    if os.path.isdir(source):
+        return os.path.isfile(os.path.join(source, subfolder, "model.pt"))
+    filename = f"{subfolder}/model.pt" if subfolder else "model.pt"
+    revision = kwargs.get("revision")
+    try:
+        if isinstance(
+            try_to_load_from_cache(source, filename, cache_dir=kwargs.get("cache_dir"), revision=revision), str
+        ):
+            return True
+        if kwargs.get("local_files_only") or is_offline_mode():
+            return False
+        return file_exists(source, filename, revision=revision, token=kwargs.get("token"))
+    except Exception:  # Not a Hub id, or no network: leave any error to the loading itself.
+        return False
+
+
+def _refuse_original_release(source: str, kwargs: dict) -> None:
+    """Raise a `ValueError` if `source` is a BERT checkpoint with the original release's head in `model.pt` (SPEC §6:
+    the original code loaded such Hub ids with a random head, silently)."""
+    if not _has_original_head(source, kwargs):
+        return
+    names = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
+    try:
+        config_dict, _ = CondenserConfig.get_config_dict(source, **{k: kwargs[k] for k in names if k in kwargs})
+    except Exception:  # No readable config: the loading itself reports it.
+        return
+    if config_dict.get("model_type") != "bert":
+        return
+    input_dir = source if os.path.isdir(source) else f"<a local download of {source}>"
+    raise ValueError(
+        f'{source} is a checkpoint of the original Condenser release: a BERT model (model_type "bert") whose '
+        "trained Condenser head lives in a separate model.pt, which from_pretrained does not read (it would leave the "
+        "head randomly initialised). Convert it once into a Condenser checkpoint with "
+        f"`condenser-convert-original --input_dir {input_dir} --output_dir <new folder>` (or "
+        "`transformers_condenser.convert_original_checkpoint(input_dir, output_dir)`) and load the output folder. "
+        "To start from the backbone only and deliberately discard the old head, pass `ignore_original_head=True`; "
+        "`CondenserModel.from_pretrained` loads the backbone alone."
+    )
+
+
 @auto_docstring(
     custom_intro="""
     Output type of [`CondenserForPreTraining`].
@@ -336,6 +397,28 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         # Every forward reads the `skip_from` hidden state through the backbone's output-capturing hooks. Installing
         # them now rather than lazily on the first call keeps that lock-guarded step out of `torch.compile` graphs.
         maybe_install_capturing_hooks(self.bert)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, ignore_original_head: bool = False, **kwargs):
+        """Load like [`~transformers.PreTrainedModel.from_pretrained`]; a BERT checkpoint warm-starts a new head.
+
+        A folder or Hub id in the layout of the original Condenser release (a BERT checkpoint, `model_type: "bert"`,
+        plus the trained head in a separate `model.pt`, as `Luyu/condenser` or `Luyu/co-condenser-marco`) is refused
+        with a `ValueError`: loading it directly would keep the backbone and silently leave the head random. Convert it
+        once with `condenser-convert-original --input_dir ... --output_dir ...` (or `convert_original_checkpoint`).
+        Only the existence of `model.pt` is checked (in the folder; for a Hub id in the local cache and, when online,
+        on the Hub); it is never opened. [`CondenserModel`] loads such checkpoints as they are (backbone only).
+
+        Args:
+            ignore_original_head (`bool`, *optional*, defaults to `False`):
+                Load such a checkpoint anyway, deliberately discarding the trained head in `model.pt`: the head is
+                newly initialised (and reported missing), as for a plain BERT checkpoint.
+            *model_args, **kwargs:
+                The arguments of [`~transformers.PreTrainedModel.from_pretrained`].
+        """
+        if not ignore_original_head and pretrained_model_name_or_path is not None:
+            _refuse_original_release(str(pretrained_model_name_or_path), kwargs)
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
     def get_output_embeddings(self) -> nn.Linear:
         """The decoder of the shared MLM prediction head, tied to the word embeddings."""

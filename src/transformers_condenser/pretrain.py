@@ -21,7 +21,7 @@ Examples (shell):
 
     condenser-pretrain --model_name_or_path google-bert/bert-base-uncased --skip_from 6 \\
         --train_dir data/condenser --output_dir runs/condenser --per_device_train_batch_size 64 \\
-        --learning_rate 1e-4 --num_train_epochs 8 --warmup_ratio 0.1 --bf16
+        --learning_rate 1e-4 --num_train_epochs 8 --warmup_steps 0.1 --bf16
 
     torchrun --nproc_per_node 8 -m transformers_condenser.pretrain --cocondenser \\
         --model_name_or_path runs/condenser --train_dir data/marco-spans --output_dir runs/cocondenser \\
