@@ -183,3 +183,20 @@ def test_torchrun_two_cpu_processes(workspace: dict[str, Path]):
     history = json.loads((output_dir / "trainer_log_history.json").read_text())
     assert [entry["step"] for entry in history if "loss" in entry] == [1, 2]
     assert (output_dir / "model.safetensors").is_file()
+
+
+def test_accelerate_launch_two_cpu_processes(workspace: dict[str, Path]):
+    output_dir = workspace["root"] / "accelerate"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
+    command += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    command += ["--main_process_ip", "127.0.0.1", "--main_process_port", str(_free_port())]
+    command += ["-m", "transformers_condenser.pretrain"]
+    command += ["--model_name_or_path", str(workspace["bert"]), "--skip_from", "2", "--cocondenser"]
+    command += ["--train_dir", str(workspace["spans"]), "--output_dir", str(output_dir), "--max_steps", "2"]
+    command += ["--gradient_cache_chunk_size", "3"] + COMMON_FLAGS
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    history = json.loads((output_dir / "trainer_log_history.json").read_text())
+    assert [entry["step"] for entry in history if "loss" in entry] == [1, 2]
+    assert (output_dir / "model.safetensors").is_file()
