@@ -149,6 +149,20 @@ class CondenserPreTrainedModel(PreTrainedModel):
                 write_model_card(working_dir, **card_kwargs)
         return super()._upload_modified_files(working_dir, repo_id, *args, **kwargs)
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """Load like [`~transformers.PreTrainedModel.from_pretrained`]; a weights file that is empty, truncated or not
+        safetensors at all raises an `OSError` that says so (instead of safetensors' own error type)."""
+        from safetensors import SafetensorError
+
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        except SafetensorError as error:
+            raise OSError(
+                f"The weights of {pretrained_model_name_or_path} cannot be read ({error}): the safetensors file is "
+                "empty, truncated or corrupt. Download it again (`force_download=True`) or save the checkpoint again."
+            ) from error
+
     def _init_weights(self, module: nn.Module) -> None:
         """BERT's initialisation, for the backbone, the MLM prediction head and the Condenser head alike.
 
