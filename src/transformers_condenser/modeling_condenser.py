@@ -495,6 +495,21 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         >>> outputs.loss.backward()
         ```
         """
+        return self._pretraining_forward(
+            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, labels, **kwargs
+        )[0]
+
+    def _pretraining_forward(
+        self,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        token_type_ids: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+        inputs_embeds: torch.Tensor | None,
+        labels: torch.Tensor | None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> tuple[CondenserForPreTrainingOutput, torch.Tensor]:
+        """The body of `forward`: the outputs and the backbone's last hidden state (for subclasses' extra losses)."""
         self._check_inputs(input_ids, inputs_embeds, attention_mask)
         skip_from = self.config.skip_from
         if not 1 <= skip_from <= self.config.num_hidden_layers - 1:
@@ -556,7 +571,7 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
                 late_logits, late_mlm_loss = self._mlm_loss(sequence_output[labelled], targets, num_items_in_batch)
                 loss = loss + late_mlm_loss
 
-        return CondenserForPreTrainingOutput(
+        output = CondenserForPreTrainingOutput(
             loss=loss,
             head_mlm_loss=head_mlm_loss,
             late_mlm_loss=late_mlm_loss,
@@ -565,6 +580,7 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
             hidden_states=outputs.hidden_states if output_hidden_states else None,
             attentions=outputs.attentions,
         )
+        return output, sequence_output
 
 
 class _AllGatherWithGradient(torch.autograd.Function):
@@ -779,20 +795,10 @@ class CoCondenserForPreTraining(CondenserForPreTraining):
                 "coCondenser batches are pairs of spans of the same document, laid out [d1s1, d1s2, d2s1, d2s2, ...], "
                 f"so the batch size must be even; got {batch_size} sequences."
             )
-        output_hidden_states = kwargs.pop("output_hidden_states", self.config.output_hidden_states)
-        # All hidden states are requested to read the last one: they are kept for backward anyway.
-        outputs = super().forward(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            labels=labels,
-            output_hidden_states=True,
-            return_dict=True,
-            **kwargs,
+        outputs, sequence_output = self._pretraining_forward(
+            input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, labels, **kwargs
         )
-        cls_vectors = outputs.hidden_states[-1][:, 0]
+        cls_vectors = sequence_output[:, 0]
         loss = outputs.loss
         contrastive_loss = None
         if with_contrastive_loss:
@@ -805,7 +811,7 @@ class CoCondenserForPreTraining(CondenserForPreTraining):
             late_mlm_loss=outputs.late_mlm_loss,
             logits=outputs.logits,
             late_logits=outputs.late_logits,
-            hidden_states=outputs.hidden_states if output_hidden_states else None,
+            hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
             contrastive_loss=contrastive_loss,
             cls_vectors=cls_vectors,
