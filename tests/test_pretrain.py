@@ -170,33 +170,29 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_torchrun_two_cpu_processes(workspace: dict[str, Path]):
-    output_dir = workspace["root"] / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1"]
-    command += ["--master_port", str(_free_port()), "-m", "transformers_condenser.pretrain"]
+def _run_two_process_cocondenser(workspace: dict[str, Path], launcher: list[str], output_dir: Path, extra: list[str]):
+    """Run 2 coCondenser steps with `launcher` (2 CPU processes) and check the run logged both steps and saved."""
+    command = launcher + ["-m", "transformers_condenser.pretrain"]
     command += ["--model_name_or_path", str(workspace["bert"]), "--skip_from", "2", "--cocondenser"]
     command += ["--train_dir", str(workspace["spans"]), "--output_dir", str(output_dir), "--max_steps", "2"]
-    command += ["--ddp_backend", "gloo"] + COMMON_FLAGS
+    command += extra + COMMON_FLAGS
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     history = json.loads((output_dir / "trainer_log_history.json").read_text())
     assert [entry["step"] for entry in history if "loss" in entry] == [1, 2]
     assert (output_dir / "model.safetensors").is_file()
+
+
+def test_torchrun_two_cpu_processes(workspace: dict[str, Path]):
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1"]
+    launcher += ["--master_port", str(_free_port())]
+    _run_two_process_cocondenser(workspace, launcher, workspace["root"] / "ddp", ["--ddp_backend", "gloo"])
 
 
 def test_accelerate_launch_two_cpu_processes(workspace: dict[str, Path]):
-    output_dir = workspace["root"] / "accelerate"
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
-    command += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    command += ["--main_process_ip", "127.0.0.1", "--main_process_port", str(_free_port())]
-    command += ["-m", "transformers_condenser.pretrain"]
-    command += ["--model_name_or_path", str(workspace["bert"]), "--skip_from", "2", "--cocondenser"]
-    command += ["--train_dir", str(workspace["spans"]), "--output_dir", str(output_dir), "--max_steps", "2"]
-    command += ["--gradient_cache_chunk_size", "3"] + COMMON_FLAGS
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    history = json.loads((output_dir / "trainer_log_history.json").read_text())
-    assert [entry["step"] for entry in history if "loss" in entry] == [1, 2]
-    assert (output_dir / "model.safetensors").is_file()
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
+    launcher += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    launcher += ["--main_process_ip", "127.0.0.1", "--main_process_port", str(_free_port())]
+    extra = ["--gradient_cache_chunk_size", "3"]
+    _run_two_process_cocondenser(workspace, launcher, workspace["root"] / "accelerate", extra)

@@ -180,16 +180,17 @@ class _WholeWordMaskingCollator:
         self._generator = torch.Generator()
         self._reseed()
 
-    def _reseed(self) -> None:
-        """(Re)seed the generator for the current process: DataLoader workers and ranks draw different masks."""
+    @staticmethod
+    def _process_identity() -> tuple[int, int]:
+        """(DataLoader worker id, distributed rank) of the calling process, 0 where there is none."""
         worker = torch.utils.data.get_worker_info()
         worker_id = worker.id if worker is not None else 0
-        rank = (
-            torch.distributed.get_rank()
-            if torch.distributed.is_available() and torch.distributed.is_initialized()
-            else 0
-        )
-        self._generator_owner = (worker_id, rank)
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        return worker_id, torch.distributed.get_rank() if distributed else 0
+
+    def _reseed(self) -> None:
+        """(Re)seed the generator for the current process: DataLoader workers and ranks draw different masks."""
+        worker_id, rank = self._generator_owner = self._process_identity()
         if self.seed is None:
             self._generator.seed()
         else:
@@ -197,14 +198,8 @@ class _WholeWordMaskingCollator:
             self._generator.manual_seed(self.seed + 1_000_003 * rank + 7_919 * worker_id)
 
     def _check_generator(self) -> None:
-        worker = torch.utils.data.get_worker_info()
-        worker_id = worker.id if worker is not None else 0
-        rank = (
-            torch.distributed.get_rank()
-            if torch.distributed.is_available() and torch.distributed.is_initialized()
-            else 0
-        )
-        if self._generator_owner != (worker_id, rank):
+        """Reseed when the collator was copied into another process (a DataLoader worker or a new rank)."""
+        if self._generator_owner != self._process_identity():
             self._reseed()
 
     def _validate_ids(self, ids: Any, where: str) -> list[int]:
