@@ -11,7 +11,7 @@ TORCH_PIP_ARGS ?=
 PYTEST_ARGS ?=
 CHECK_DIRS := src tests utils setup.py
 
-.PHONY: install demo test quality style repo-checks clean
+.PHONY: install demo test test-oldest quality style repo-checks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,17 @@ demo: install
 test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n 2 --durations=10 $(PYTEST_ARGS) tests
 
+# The test suite again, in a second virtual environment with the OLDEST transformers that setup.py declares
+# (`transformers>=X`): the declared range is exactly what CI tests.
+OLDEST_VENV ?= .venv-oldest
+OLDEST_TRANSFORMERS = $(shell sed -n 's/.*"transformers>=\([0-9.]*\),.*/\1/p' setup.py)
+
+test-oldest:
+	$(MAKE) install VENV=$(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/python -m pip install --quiet "transformers==$(OLDEST_TRANSFORMERS).*"
+	$(OLDEST_VENV)/bin/python -c "import transformers as t; v = t.__version__; assert v.startswith('$(OLDEST_TRANSFORMERS).'), v; print('transformers', v)"
+	HF_HUB_OFFLINE=1 $(OLDEST_VENV)/bin/python -m pytest -n 2 $(PYTEST_ARGS) tests
+
 # Lint, format check and the repository consistency checks (exports, registration, docs, docstrings, doc examples).
 quality: install
 	$(BIN)/ruff check $(CHECK_DIRS)
@@ -51,4 +62,4 @@ style: install
 	$(BIN)/ruff format $(CHECK_DIRS)
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(OLDEST_VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

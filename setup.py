@@ -31,7 +31,7 @@ VERSION = re.search(
 
 install_requires = [
     "torch>=2.13",
-    "transformers>=5.24,<6",
+    "transformers>=5.23,<6",
     "huggingface_hub>=1.31,<3",
     # Pre-training: data preparation, sentence splitting, Trainer, retrieval metrics and plots.
     "datasets>=5.2,<6",

@@ -42,8 +42,7 @@ from transformers.models.bert.modeling_bert import (
 )
 from transformers.processing_utils import Unpack
 from transformers.utils import ModelOutput, TransformersKwargs, auto_docstring, logging
-from transformers.utils.generic import can_return_tuple
-from transformers.utils.output_capturing import capture_outputs, maybe_install_capturing_hooks
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs, maybe_install_capturing_hooks
 
 from .configuration_condenser import CondenserConfig
 
@@ -393,6 +392,12 @@ class CondenserForPreTrainingOutput(ModelOutput):
     """
 )
 class CondenserForPreTraining(CondenserPreTrainedModel):
+    # `hidden_states` and `attentions` are the backbone's (recorded by its own hooks); the head's layers are not
+    # recorded.
+    _can_record_outputs = {
+        "hidden_states": OutputRecorder(BertLayer, layer_name="bert.encoder"),
+        "attentions": OutputRecorder(BertSelfAttention, index=1, layer_name="bert.encoder"),
+    }
     _tied_weights_keys = {
         "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
         "cls.predictions.decoder.bias": "cls.predictions.bias",
@@ -408,9 +413,9 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         self.post_init()
         # Unlike the backbone alone, the pre-training model needs its head weights: report unexpected ones.
         self._keys_to_ignore_on_load_unexpected = set()
-        # Every forward reads the `skip_from` hidden state through the backbone's output-capturing hooks. Installing
-        # them now rather than lazily on the first call keeps that lock-guarded step out of `torch.compile` graphs.
-        maybe_install_capturing_hooks(self.bert)
+        # `output_hidden_states` / `output_attentions` record the backbone's layers through hooks. Installing them now
+        # rather than lazily on the first such call keeps that lock-guarded step out of `torch.compile` graphs.
+        maybe_install_capturing_hooks(self)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, ignore_original_head: bool = False, **kwargs):
@@ -456,7 +461,7 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         loss = F.cross_entropy(logits.float(), targets, reduction="sum") / denominator
         return logits, loss
 
-    @can_return_tuple
+    @capture_outputs
     @auto_docstring
     def forward(
         self,
@@ -533,30 +538,34 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
             # Any integer dtype is accepted; cross-entropy needs int64 targets.
             labels = labels.long()
 
-        # Only the `skip_from` hidden state is kept unless the caller asked for all of them.
-        output_hidden_states = kwargs.pop("output_hidden_states", self.config.output_hidden_states)
+        # `capture_outputs` on `forward` reads these flags; the layers must not see them.
+        kwargs.pop("output_hidden_states", None)
+        kwargs.pop("output_attentions", None)
         # Passed by `Trainer` with gradient accumulation: the number of labelled positions of the whole accumulated batch.
         num_items_in_batch = kwargs.pop("num_items_in_batch", None)
-        outputs = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
+
+        # The backbone's modules run here rather than through `self.bert(...)`: the head needs the `skip_from` hidden
+        # state, and keeping that one tensor is cheaper (and independent of how transformers selects hidden states)
+        # than asking the backbone for all of them. `self.bert` stays the exact `CondenserModel` that is exported.
+        embedding_output = self.bert.embeddings(
+            input_ids=input_ids,
             position_ids=position_ids,
+            token_type_ids=token_type_ids,
             inputs_embeds=inputs_embeds,
-            output_hidden_states=True if output_hidden_states else [skip_from],
-            return_dict=True,
-            **kwargs,
         )
-        sequence_output = outputs.last_hidden_state
-        skip_hidden_states = outputs.hidden_states[skip_from]
+        encoder_attention_mask = create_bidirectional_mask(
+            config=self.config, inputs_embeds=embedding_output, attention_mask=attention_mask
+        )
+        sequence_output = embedding_output
+        for depth, layer in enumerate(self.bert.encoder.layer, start=1):
+            sequence_output = layer(sequence_output, encoder_attention_mask, **kwargs)
+            if depth == skip_from:
+                skip_hidden_states = sequence_output
 
         # Head input: the last-layer CLS replaces the early CLS, the other positions keep their early states.
         head_hidden_states = torch.cat([sequence_output[:, :1], skip_hidden_states[:, 1:]], dim=1)
-        head_attention_mask = create_bidirectional_mask(
-            config=self.config, inputs_embeds=head_hidden_states, attention_mask=attention_mask
-        )
         for layer in self.head_layers:
-            head_hidden_states = layer(head_hidden_states, head_attention_mask, **kwargs)
+            head_hidden_states = layer(head_hidden_states, encoder_attention_mask, **kwargs)
 
         loss = head_mlm_loss = late_mlm_loss = late_logits = None
         if labels is None:
@@ -577,8 +586,6 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
             late_mlm_loss=late_mlm_loss,
             logits=logits,
             late_logits=late_logits,
-            hidden_states=outputs.hidden_states if output_hidden_states else None,
-            attentions=outputs.attentions,
         )
         return output, sequence_output
 
@@ -738,7 +745,7 @@ class CoCondenserForPreTrainingOutput(CondenserForPreTrainingOutput):
     """
 )
 class CoCondenserForPreTraining(CondenserForPreTraining):
-    @can_return_tuple
+    @capture_outputs
     @auto_docstring
     def forward(
         self,
@@ -811,8 +818,6 @@ class CoCondenserForPreTraining(CondenserForPreTraining):
             late_mlm_loss=outputs.late_mlm_loss,
             logits=outputs.logits,
             late_logits=outputs.late_logits,
-            hidden_states=outputs.hidden_states,
-            attentions=outputs.attentions,
             contrastive_loss=contrastive_loss,
             cls_vectors=cls_vectors,
         )
