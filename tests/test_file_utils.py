@@ -20,7 +20,7 @@ from unittest import mock
 import pytest
 
 from transformers_condenser import file_utils
-from transformers_condenser.file_utils import atomic_directory, check_output_dir
+from transformers_condenser.file_utils import STAGING_NAME, atomic_directory, atomic_update, check_output_dir
 
 
 def read_tree(root: Path) -> dict[str, str]:
@@ -72,6 +72,55 @@ def test_failed_final_rename_restores_previous_output(tmp_path: Path):
     assert len(calls) >= 2
     assert read_tree(tmp_path) == {"out/old.txt": "old"}
     assert sorted(path.name for path in tmp_path.iterdir()) == ["out"]
+
+
+def test_update_replaces_what_was_written_and_keeps_the_rest(tmp_path: Path):
+    (tmp_path / "checkpoint-2").mkdir()
+    (tmp_path / "checkpoint-2" / "model.txt").write_text("checkpoint")
+    (tmp_path / "model.txt").write_text("old")
+    (tmp_path / "tokenizer").mkdir()
+    (tmp_path / "tokenizer" / "stale.txt").write_text("old")
+    with atomic_update(tmp_path) as staging:
+        (staging / "model.txt").write_text("new")
+        (staging / "card.txt").write_text("new")
+        (staging / "tokenizer").mkdir()
+        (staging / "tokenizer" / "vocab.txt").write_text("new")
+        assert read_tree(tmp_path)["model.txt"] == "old"  # nothing takes its final name before the end
+    assert read_tree(tmp_path) == {
+        "card.txt": "new",
+        "checkpoint-2/model.txt": "checkpoint",
+        "model.txt": "new",
+        "tokenizer/vocab.txt": "new",
+    }
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["card.txt", "checkpoint-2", "model.txt", "tokenizer"]
+
+
+def test_exception_in_an_update_keeps_the_previous_files(tmp_path: Path):
+    (tmp_path / "model.txt").write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_update(tmp_path) as staging:
+            (staging / "model.txt").write_text("half")
+            raise KeyboardInterrupt
+    assert read_tree(tmp_path) == {"model.txt": "old"}
+    assert not (tmp_path / STAGING_NAME).exists()
+
+
+def test_update_removes_the_staging_folder_of_a_killed_run(tmp_path: Path):
+    (tmp_path / STAGING_NAME).mkdir()
+    (tmp_path / STAGING_NAME / "model.txt").write_text("half")  # as a killed run left it
+    with atomic_update(tmp_path) as staging:
+        (staging / "card.txt").write_text("new")
+    assert read_tree(tmp_path) == {"card.txt": "new"}
+
+
+def test_only_the_main_process_moves_the_update_in_place(tmp_path: Path):
+    barriers = []
+    (tmp_path / STAGING_NAME).mkdir()  # made by the main process before the first barrier
+    with atomic_update(tmp_path, is_main_process=False, wait_for_everyone=lambda: barriers.append(1)) as staging:
+        assert staging == tmp_path.resolve() / STAGING_NAME
+        (staging / "shard.txt").write_text("from another process")
+    assert len(barriers) == 2  # after the staging folder exists, and before it is moved in place
+    assert read_tree(tmp_path) == {f"{STAGING_NAME}/shard.txt": "from another process"}
 
 
 def test_check_output_dir_refuses_inputs_and_their_parents(tmp_path: Path):

@@ -39,6 +39,7 @@ from transformers import AutoTokenizer, HfArgumentParser, set_seed
 from transformers.utils import logging as hf_logging
 
 from .configuration_condenser import CondenserConfig
+from .file_utils import atomic_update
 from .modeling_condenser import CondenserForPreTraining
 from .trainer import CondenserTrainer, CondenserTrainingArguments
 
@@ -201,34 +202,44 @@ def run_pretraining(
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
 
+    # The final model and its extras are written beside the checkpoints, into a staging folder first: an interrupted
+    # save leaves the previous final model of --output_dir intact, never a half-written one.
     output_dir = Path(training_args.output_dir).resolve()
-    trainer.save_model(str(output_dir))
-    if trainer.is_world_process_zero():
-        _write_extras(trainer, model_args, training_args, output_dir)
+    is_main_process = trainer.is_world_process_zero()
+    with atomic_update(
+        output_dir, is_main_process=is_main_process, wait_for_everyone=trainer.accelerator.wait_for_everyone
+    ) as staging:
+        trainer.save_model(str(staging))
+        if is_main_process:
+            _write_extras(trainer, model_args, training_args, staging, output_dir)
+    if is_main_process and training_args.export_bert_dir:
+        from .conversion import export_to_bert
+
+        logger.warning(f"Plain BERT export: {export_to_bert(output_dir, training_args.export_bert_dir)}")
     return output_dir
 
 
-def _write_extras(trainer, model_args: ModelArguments, training_args: CondenserPretrainingArguments, output_dir: Path):
-    """Loss curve, model card, plain-BERT export: what a user looks at or ships after pre-training."""
-    (output_dir / "trainer_log_history.json").write_text(json.dumps(trainer.state.log_history, indent=2))
+def _write_extras(
+    trainer, model_args: ModelArguments, training_args: CondenserPretrainingArguments, folder: Path, output_dir: Path
+):
+    """Log history, loss curve and model card, written into `folder` (the staging folder of `output_dir`): what a user
+    looks at or ships after pre-training."""
+    (folder / "trainer_log_history.json").write_text(json.dumps(trainer.state.log_history, indent=2))
     if training_args.loss_curve:
         from .evaluation import plot_loss_curves
 
-        path = plot_loss_curves(trainer.state.log_history, output_dir / "loss_curve.png", title="Pre-training loss")
-        logger.warning(f"Loss curve: {path}")
+        plot_loss_curves(trainer.state.log_history, folder / "loss_curve.png", title="Pre-training loss")
+        logger.warning(f"Loss curve: {output_dir / 'loss_curve.png'}")
     if training_args.model_card:
         from .model_card import write_model_card
 
         base_model = model_args.model_name_or_path
         write_model_card(
-            output_dir,
+            folder,
+            repo_id=output_dir.name,
             base_model=base_model if base_model and not Path(base_model).exists() else None,
             cocondenser=model_args.cocondenser,
         )
-    if training_args.export_bert_dir:
-        from .conversion import export_to_bert
-
-        logger.warning(f"Plain BERT export: {export_to_bert(output_dir, training_args.export_bert_dir)}")
 
 
 def main(argv: list[str] | None = None) -> int:
