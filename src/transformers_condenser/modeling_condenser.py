@@ -188,6 +188,31 @@ class CondenserPreTrainedModel(PreTrainedModel):
             init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
             init.zeros_(module.token_type_ids)
 
+    def _check_token_ids(self, input_ids: torch.Tensor) -> None:
+        """Reject token ids outside `[0, vocab_size)` with a `ValueError` instead of the embedding's `IndexError`.
+
+        Checked where it is free: for CPU tensors outside `torch.compile`. On an accelerator the check would make the
+        host wait for the device on every forward, so it is left out there; `DataCollatorForCondenser` and
+        `DataCollatorForCoCondenser` check every batch on the CPU before it is moved.
+        """
+        if input_ids.device.type != "cpu" or torch.compiler.is_compiling():
+            return
+        if input_ids.dtype.is_floating_point or input_ids.dtype.is_complex or input_ids.dtype == torch.bool:
+            raise TypeError(
+                f"`input_ids` must be an integer tensor of token ids (torch.long), got dtype {input_ids.dtype}; "
+                "convert with `input_ids.long()`."
+            )
+        vocab_size = self.config.vocab_size
+        low, high = int(input_ids.min()), int(input_ids.max())
+        if low < 0 or high >= vocab_size:
+            bad = low if low < 0 else high
+            raise ValueError(
+                f"`input_ids` holds token id {bad}, outside the vocabulary [0, {vocab_size - 1}] of this model "
+                f"(config.vocab_size = {vocab_size}): the inputs were tokenized with a different tokenizer. Use the "
+                "tokenizer saved with the model, or resize the embeddings with "
+                "`model.resize_token_embeddings(len(tokenizer))` after adding tokens."
+            )
+
     def _check_inputs(
         self,
         input_ids: torch.Tensor | None,
@@ -212,6 +237,8 @@ class CondenserPreTrainedModel(PreTrainedModel):
                 f"Sequence length {shape[1]} exceeds `max_position_embeddings` ({self.config.max_position_embeddings}); "
                 f"truncate the inputs (e.g. `tokenizer(..., truncation=True, max_length={self.config.max_position_embeddings})`)."
             )
+        if input_ids is not None:
+            self._check_token_ids(input_ids)
         if isinstance(attention_mask, torch.Tensor):
             mask_shape = tuple(attention_mask.shape)
             batch_size, length = shape

@@ -821,6 +821,25 @@ class CondenserInputErrorsTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, pattern):
             self.model.bert(attention_mask=self.batch["attention_mask"])
 
+    def test_token_ids_outside_the_vocabulary_raise_value_error(self) -> None:
+        """A tokenizer/model mismatch is named, instead of torch's `IndexError: index out of range in self`."""
+        vocab_size = self.model.config.vocab_size
+        for bad in (vocab_size, vocab_size + 50, -1):
+            input_ids = self.batch["input_ids"].clone()
+            input_ids[1, 2] = bad
+            self._assert_rejected(
+                ValueError, rf"token id {bad}, outside the vocabulary.*tokenizer", input_ids=input_ids
+            )
+            with self.assertRaisesRegex(ValueError, rf"token id {bad}.*vocab_size = {vocab_size}"):
+                self.model.bert(input_ids=input_ids)
+        # The largest valid id is accepted.
+        input_ids = self.batch["input_ids"].clone()
+        input_ids[1, 2] = vocab_size - 1
+        self.model(**{**self.batch, "input_ids": input_ids})
+
+    def test_float_input_ids_raise_type_error(self) -> None:
+        self._assert_rejected(TypeError, r"input_ids.*integer.*long", input_ids=self.batch["input_ids"].float())
+
     def test_labels_without_input_ids_or_inputs_embeds_raise_value_error(self) -> None:
         self._assert_rejected(ValueError, r"exactly one of `input_ids` or `inputs_embeds`", input_ids=None)
 
