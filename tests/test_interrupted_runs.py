@@ -11,11 +11,12 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Nothing is lost when a run is killed: previous outputs survive a writer killed midway.
+"""Nothing is lost when a run is killed: previous outputs survive a writer killed midway, and pre-training killed
+after a checkpoint and resumed from it follows the loss trajectory of an uninterrupted run.
 
 The writers run in a child process that is stopped deterministically in the middle of its final write (the file being
 written is left half-written, the child says so on stdout and waits) and then killed with SIGKILL; no sleep is used to
-synchronise.
+synchronise. The pre-training runs are killed with SIGKILL right after a checkpoint is saved.
 """
 
 import hashlib
@@ -29,6 +30,11 @@ import threading
 from pathlib import Path
 
 import pytest
+import torch
+from datasets import load_from_disk
+from safetensors.torch import load_file
+from transformers.testing_utils import CaptureLogger
+from transformers.utils import logging
 
 from tests.models.condenser.test_conversion import write_original_checkpoint
 from tests.test_pretrain import COMMON_FLAGS, workspace  # noqa: F401 (a fixture used below)
@@ -197,3 +203,81 @@ def test_writer_killed_midway_leaves_the_previous_output_intact(previous_outputs
     assert tree_digest(output_dir) == before
     hidden = {path.name for path in output_dir.iterdir() if path.name.startswith(".")}
     assert hidden <= {STAGING_NAME}
+
+
+# Resuming. Steps 1..K run in a child killed right after checkpoint-K is saved; the run resumes from it to step N.
+KILLED_AFTER_CHECKPOINT = """
+from transformers import Trainer
+from transformers_condenser.pretrain import main
+
+real_save_checkpoint = Trainer._save_checkpoint
+
+def save_checkpoint_then_die(self, model, trial):
+    real_save_checkpoint(self, model, trial)
+    if self.state.global_step == ARGS["kill_after_step"]:
+        os.kill(os.getpid(), 9)
+
+Trainer._save_checkpoint = save_checkpoint_then_die
+main(ARGS["flags"])
+sys.exit("not killed")
+"""
+
+
+def logged(history: list[dict], key: str) -> dict[int, float]:
+    return {entry["step"]: entry[key] for entry in history if key in entry}
+
+
+@pytest.mark.parametrize(
+    "mode, flags, steps, kill_after",
+    [
+        # Mid-epoch, with an evaluation every 2 steps (evaluation draws its own masks).
+        ("condenser", ["--eval_strategy", "steps", "--eval_steps", "2", "--per_device_eval_batch_size", "32"], 8, 4),
+        # At an epoch boundary (24 documents, 2 micro-batches of 4 a step: 3 steps an epoch), with gradient
+        # accumulation and the gradient cache (whose chunks replay the dropout masks).
+        ("cocondenser", ["--gradient_accumulation_steps", "2", "--gradient_cache_chunk_size", "3"], 6, 3),
+    ],
+)
+def test_resumed_pretraining_follows_the_uninterrupted_loss_trajectory(
+    workspace: dict[str, Path],  # noqa: F811
+    tmp_path: Path,
+    mode: str,
+    flags: list[str],
+    steps: int,
+    kill_after: int,
+):
+    data = workspace["blocks"] if mode == "condenser" else tmp_path / "spans"
+    if mode == "cocondenser":
+        load_from_disk(str(workspace["spans"])).select(range(24)).save_to_disk(str(data))
+        flags = [*flags, "--cocondenser"]
+    else:
+        flags = [*flags, "--eval_dir", str(data)]
+    common = ["--config_name", str(workspace["config"]), "--tokenizer_name", str(workspace["tokenizer"])]
+    common += ["--train_dir", str(data), "--max_steps", str(steps), "--learning_rate", "1e-3", "--warmup_steps", "2"]
+    common += ["--loss_curve", "false", "--model_card", "false", "--disable_tqdm", "true", *COMMON_FLAGS, *flags]
+    common += ["--save_strategy", "steps", "--save_steps", str(kill_after)]
+
+    uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
+    assert pretrain_main(common + ["--output_dir", str(uninterrupted)]) == 0
+    args = {"flags": common + ["--output_dir", str(interrupted)], "kill_after_step": kill_after}
+    child = run_child(KILLED_AFTER_CHECKPOINT, args, tmp_path / "stderr.txt")
+    assert child.wait(timeout=CHILD_TIMEOUT) == -signal.SIGKILL, (tmp_path / "stderr.txt").read_text()[-3000:]
+    checkpoint = interrupted / f"checkpoint-{kill_after}"
+    assert not (interrupted / "model.safetensors").exists() and not (interrupted / f"checkpoint-{steps}").exists()
+    killed_history = json.loads((checkpoint / "trainer_state.json").read_text())["log_history"]
+    with CaptureLogger(logging.get_logger("transformers.trainer")) as trainer_log:
+        resume = ["--output_dir", str(interrupted), "--resume_from_checkpoint", str(checkpoint)]
+        assert pretrain_main(common + resume) == 0
+    assert "missing keys" not in trainer_log.out  # the tied decoder weights are not reported as missing
+
+    expected = json.loads((uninterrupted / "trainer_log_history.json").read_text())
+    resumed = json.loads((interrupted / "trainer_log_history.json").read_text())
+    for key in ("loss", "eval_loss") if mode == "condenser" else ("loss",):
+        expected_values, before, after = logged(expected, key), logged(killed_history, key), logged(resumed, key)
+        assert sorted(expected_values) == sorted(after) and sorted(before) == [s for s in after if s <= kill_after]
+        # Steps 1..K as the killed run logged them, steps K+1..N as the resumed run did.
+        for step in expected_values:
+            got = before[step] if step <= kill_after else after[step]
+            assert got == pytest.approx(expected_values[step], rel=1e-5, abs=1e-6), f"{key} at step {step}"
+    expected_weights = load_file(uninterrupted / "model.safetensors")
+    for key, tensor in load_file(interrupted / "model.safetensors").items():
+        torch.testing.assert_close(tensor, expected_weights[key], rtol=1e-5, atol=1e-6, msg=key)

@@ -16,21 +16,37 @@
 [`CondenserTrainer`] is transformers' `Trainer` with one change, in `training_step`, for [`CoCondenserForPreTraining`]:
 the contrastive loss is weighted correctly under gradient accumulation and data parallelism, and with
 `gradient_cache_chunk_size` the batch runs through [`~gradient_cache.gradient_cache_step`]. Plain Condenser models take
-`Trainer`'s own path unchanged.
+`Trainer`'s own path unchanged. For every model, checkpoints also hold the masking collator's random state, so that a
+resumed run masks its batches as the uninterrupted run would have.
 """
 
+import collections
 import contextlib
-from collections.abc import Iterator
+import copy
+import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import Trainer, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
 from transformers.training_args import OptimizerNames
+from transformers.utils import logging
 
+from .collators import DataCollatorForCoCondenser, DataCollatorForCondenser
 from .gradient_cache import gradient_cache_step
 from .modeling_condenser import CoCondenserForPreTraining
+
+
+logger = logging.get_logger(__name__)
+
+# The masking collator's random state before the next training batch, saved in each checkpoint (one file per process
+# under data parallelism, as `Trainer` does for `rng_state.pth`).
+COLLATOR_RNG_STATE_NAME = "collator_rng_state"
 
 
 try:
@@ -70,6 +86,39 @@ class CondenserTrainingArguments(TrainingArguments):
         _check_chunk_size(self.gradient_cache_chunk_size)
 
 
+class _TrainingCollator:
+    """The training DataLoader's collator: [`DataCollatorForCondenser`] or [`DataCollatorForCoCondenser`], remembering
+    the random state it had before each batch it collated that has not been trained on yet.
+
+    The DataLoader collates ahead of training (accelerate prefetches a batch, `Trainer` fetches all the micro-batches
+    of a step), so at a checkpoint the collator's current state is already past the next batch; the state saved is the
+    one before the oldest batch collated and not yet trained on. Only batches collated in this process are tracked:
+    with `dataloader_num_workers > 0` the workers hold their own copies and a resumed run draws other masks.
+    """
+
+    def __init__(self, collator: DataCollatorForCondenser | DataCollatorForCoCondenser) -> None:
+        self.collator = collator
+        # The collators draw every crop and mask from this generator.
+        self.generator: torch.Generator = collator._generator
+        self.pending_states: collections.deque[torch.Tensor] = collections.deque()
+
+    def __call__(self, features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        if torch.utils.data.get_worker_info() is None:
+            self.pending_states.append(self.generator.get_state())
+        return self.collator(features)
+
+    def batch_trained(self) -> None:
+        if self.pending_states:
+            self.pending_states.popleft()
+
+    def state_before_next_batch(self) -> torch.Tensor:
+        return self.pending_states[0] if self.pending_states else self.generator.get_state()
+
+    def restore(self, state: torch.Tensor) -> None:
+        self.generator.set_state(state)
+        self.pending_states.clear()
+
+
 class CondenserTrainer(Trainer):
     """[`~transformers.Trainer`] for [`CondenserForPreTraining`] and [`CoCondenserForPreTraining`].
 
@@ -90,6 +139,13 @@ class CondenserTrainer(Trainer):
     Other models, and Condenser models, follow `Trainer.training_step` unchanged. DataParallel (several GPUs in one
     process without `torchrun`) is not supported for coCondenser; launch one process per GPU.
 
+    Resuming (`train(resume_from_checkpoint=...)`) continues the loss trajectory of an uninterrupted run: with
+    [`DataCollatorForCondenser`] or [`DataCollatorForCoCondenser`] as `data_collator`, each checkpoint also saves the
+    collator's random state before the next training batch (`collator_rng_state.safetensors`), and resuming restores
+    it, so the remaining batches get the masks (and coCondenser the spans) they would have had. This holds for
+    collation in the training process (`dataloader_num_workers=0`, the default); DataLoader workers hold copies of the
+    collator whose state is not saved.
+
     Args:
         *args, **kwargs:
             The arguments of [`~transformers.Trainer`].
@@ -104,6 +160,72 @@ class CondenserTrainer(Trainer):
             gradient_cache_chunk_size = getattr(self.args, "gradient_cache_chunk_size", None)
         _check_chunk_size(gradient_cache_chunk_size)
         self.gradient_cache_chunk_size = gradient_cache_chunk_size
+        self._training_collator = self._evaluation_collator = None
+        if isinstance(self.data_collator, (DataCollatorForCondenser, DataCollatorForCoCondenser)):
+            self._training_collator = _TrainingCollator(self.data_collator)
+            self._evaluation_collator = copy.deepcopy(self.data_collator)
+
+    @contextlib.contextmanager
+    def _collating_with(self, collator: Any) -> Iterator[None]:
+        """Build DataLoaders with `collator` (when not None) in place of `data_collator`."""
+        if collator is None:
+            yield
+            return
+        data_collator, self.data_collator = self.data_collator, collator
+        try:
+            yield
+        finally:
+            self.data_collator = data_collator
+
+    def get_train_dataloader(self) -> torch.utils.data.DataLoader:
+        """`Trainer`'s training DataLoader, collating through the state-tracking wrapper."""
+        with self._collating_with(self._training_collator):
+            return super().get_train_dataloader()
+
+    def get_eval_dataloader(self, eval_dataset: Any = None) -> torch.utils.data.DataLoader:
+        """`Trainer`'s evaluation DataLoader, collating with a fresh copy of the collator as it was before training:
+        every evaluation masks the evaluation set alike (comparable losses) and draws nothing from the training
+        stream (so evaluating does not change the training trajectory, nor what a resumed run must replay)."""
+        collator = None if self._evaluation_collator is None else copy.deepcopy(self._evaluation_collator)
+        with self._collating_with(collator):
+            return super().get_eval_dataloader(eval_dataset)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any):
+        """`Trainer.train`; when resuming, the collator's random state is restored first (see the class docstring)."""
+        checkpoint = resume_from_checkpoint
+        if isinstance(checkpoint, bool):
+            checkpoint = get_last_checkpoint(self.args.output_dir) if checkpoint else None
+        if checkpoint is not None and Path(checkpoint).is_dir():  # `Trainer` explains a wrong path
+            self._load_collator_rng_state(checkpoint)
+        return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    def _collator_rng_file(self, folder: str | os.PathLike) -> Path:
+        suffix = "" if self.args.world_size <= 1 else f"_{self.args.process_index}"
+        return Path(folder) / f"{COLLATOR_RNG_STATE_NAME}{suffix}.safetensors"
+
+    def _save_rng_state(self, output_dir: str) -> None:
+        super()._save_rng_state(output_dir)
+        if self._training_collator is not None:
+            state = self._training_collator.state_before_next_batch()
+            save_file({"generator_state": state.contiguous()}, self._collator_rng_file(output_dir))
+
+    def _load_collator_rng_state(self, checkpoint: str | os.PathLike) -> None:
+        if self._training_collator is None:
+            return
+        rng_file = self._collator_rng_file(checkpoint)
+        if not rng_file.is_file():
+            logger.warning(
+                f"{checkpoint} holds no {rng_file.name}: the resumed run masks its batches differently from an "
+                "uninterrupted run (the checkpoint was written by another trainer or another number of processes)."
+            )
+            return
+        self._training_collator.restore(load_file(rng_file)["generator_state"])
+
+    def _issue_warnings_after_load(self, load_result: Any) -> None:
+        """Do not report the tied decoder weights as missing on resume: they are the embeddings, loaded and tied."""
+        tied = set(getattr(self.accelerator.unwrap_model(self.model), "_tied_weights_keys", None) or ())
+        missing = [key for key in load_result.missing_keys if key not in tied]
+        super()._issue_warnings_after_load(load_result._replace(missing_keys=missing))
 
     def training_step(
         self,
@@ -112,6 +234,8 @@ class CondenserTrainer(Trainer):
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> torch.Tensor:
         """One micro-batch's forward and backward; returns the loss as `Trainer` logs it (scaled, detached)."""
+        if self._training_collator is not None:
+            self._training_collator.batch_trained()
         chunk_size = self.gradient_cache_chunk_size
         if not isinstance(self.accelerator.unwrap_model(model), CoCondenserForPreTraining):
             if chunk_size is not None:
