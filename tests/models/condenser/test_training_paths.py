@@ -1,0 +1,130 @@
+# Copyright 2026 The transformers-condenser Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""The fast training paths: mixed-precision autocast (bf16 and fp16) and a compiled training step.
+
+Each path must give the loss and gradients of the plain float32 eager step (within the precision of the path), for
+Condenser and coCondenser alike.
+"""
+
+import copy
+import unittest
+
+import torch
+from parameterized import parameterized
+
+from transformers_condenser.modeling_condenser import CoCondenserForPreTraining, CondenserForPreTraining
+
+from .test_pretraining_condenser import assert_close, build_pretraining_model, make_pretraining_batch
+
+
+MODEL_CLASSES = [("condenser", CondenserForPreTraining), ("cocondenser", CoCondenserForPreTraining)]
+
+
+def build(model_class: type[CondenserForPreTraining], **config_overrides) -> CondenserForPreTraining:
+    """A tiny model of `model_class` (sdpa, the default backend) with the shared test weights."""
+    model = build_pretraining_model(attn_implementation="sdpa", **config_overrides)
+    if model_class is CondenserForPreTraining:
+        return model
+    other = model_class(model.config)
+    other.load_state_dict(model.state_dict())
+    return other
+
+
+def pairs_batch(vocab_size: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Four padded rows: two documents x two spans for coCondenser, four sequences for Condenser."""
+    return make_pretraining_batch(vocab_size, lengths=[12, 8, 5, 10], seq_len=12, seed=seed)
+
+
+def loss_and_gradients(model: CondenserForPreTraining, batch: dict, **autocast) -> tuple[torch.Tensor, dict]:
+    """One forward and backward pass (under `torch.autocast(**autocast)` when given); returns loss and gradients."""
+    model.zero_grad(set_to_none=True)
+    if autocast:
+        with torch.autocast(**autocast):
+            outputs = model(**batch)
+    else:
+        outputs = model(**batch)
+    outputs.loss.backward()
+    gradients = {name: parameter.grad.detach().clone() for name, parameter in model.named_parameters()}
+    return outputs.loss.detach(), gradients
+
+
+class AutocastTest(unittest.TestCase):
+    """bf16 and fp16 autocast: losses are computed in float32 and follow the float32 step."""
+
+    @parameterized.expand(
+        [
+            (f"{name}_{dtype_name}", model_class, dtype)
+            for name, model_class in MODEL_CLASSES
+            for dtype_name, dtype in (("bf16", torch.bfloat16), ("fp16", torch.float16))
+        ]
+    )
+    def test_autocast_step_follows_the_float32_step(self, _, model_class, dtype) -> None:
+        # Dropout off (eval mode), so that both passes compute the same function.
+        model = build(model_class).eval()
+        batch = pairs_batch(model.config.vocab_size)
+        expected_loss, expected_gradients = loss_and_gradients(model, batch)
+        with torch.autocast("cpu", dtype=dtype):
+            outputs = model(**batch)
+        # The low-precision matmuls really ran, and the losses were still reduced in float32.
+        self.assertEqual(outputs.logits.dtype, dtype)
+        for name in ("loss", "head_mlm_loss", "late_mlm_loss"):
+            self.assertEqual(getattr(outputs, name).dtype, torch.float32, name)
+        loss, gradients = loss_and_gradients(model, batch, device_type="cpu", dtype=dtype)
+        self.assertTrue(torch.isfinite(loss))
+        assert_close(loss, expected_loss, atol=0.05 * float(expected_loss))
+        largest = max(float(gradient.norm()) for gradient in expected_gradients.values())
+        for name, expected in expected_gradients.items():
+            self.assertTrue(bool(torch.isfinite(gradients[name]).all()), name)
+            if float(expected.norm()) < 1e-4 * largest:
+                # Mathematically zero (the attention keys' bias: softmax ignores a shift), so only rounding noise.
+                continue
+            # Gradients agree in direction to the precision of the format.
+            cosine = torch.nn.functional.cosine_similarity(gradients[name].flatten(), expected.flatten(), dim=0)
+            self.assertGreater(float(cosine), 0.98, name)
+
+
+class CompiledTrainingStepTest(unittest.TestCase):
+    """`torch.compile(model)` (what `Trainer(torch_compile=True)` does) trains like the eager model: same losses and
+    weights over several optimizer steps, forward and backward traced without graph breaks."""
+
+    @parameterized.expand(MODEL_CLASSES)
+    def test_compiled_training_steps_match_eager(self, _, model_class) -> None:
+        eager = build(model_class, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
+        compiled_model = copy.deepcopy(eager)
+        batches = [pairs_batch(eager.config.vocab_size, seed=seed) for seed in range(3)]
+
+        torch._dynamo.reset()
+        try:
+            compiled = torch.compile(compiled_model, backend="aot_eager", fullgraph=True)
+            for model, forward in ((eager, eager), (compiled_model, compiled)):
+                optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+                losses = []
+                for batch in batches:
+                    loss = forward(**batch).loss
+                    loss.backward()
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    losses.append(loss.detach())
+                if model is eager:
+                    eager_losses = losses
+                else:
+                    compiled_losses = losses
+        finally:
+            torch._dynamo.reset()
+
+        assert_close(torch.stack(compiled_losses), torch.stack(eager_losses), atol=1e-5)
+        # Training really happened (the weights moved), and identically.
+        self.assertFalse(torch.equal(eager_losses[0], eager_losses[-1]))
+        for (name, actual), expected in zip(compiled_model.named_parameters(), eager.parameters()):
+            assert_close(actual, expected, atol=1e-5, msg=name)
