@@ -17,13 +17,14 @@
 the contrastive loss is weighted correctly under gradient accumulation and data parallelism, and with
 `gradient_cache_chunk_size` the batch runs through [`~gradient_cache.gradient_cache_step`]. Plain Condenser models take
 `Trainer`'s own path unchanged. For every model, checkpoints also hold the masking collator's random state, so that a
-resumed run masks its batches as the uninterrupted run would have.
+resumed run masks its batches as the uninterrupted run would have, and no saved folder holds a pickle.
 """
 
 import collections
 import contextlib
 import copy
 import os
+import pickle
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import Trainer, TrainingArguments
+from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.training_args import OptimizerNames
 from transformers.utils import logging
@@ -44,6 +46,8 @@ from .modeling_condenser import CoCondenserForPreTraining
 
 logger = logging.get_logger(__name__)
 
+# The training arguments, as JSON, in every saved folder instead of `Trainer`'s pickled `training_args.bin`.
+TRAINING_ARGS_JSON_NAME = "training_args.json"
 # The masking collator's random state before the next training batch, saved in each checkpoint (one file per process
 # under data parallelism, as `Trainer` does for `rng_state.pth`).
 COLLATOR_RNG_STATE_NAME = "collator_rng_state"
@@ -84,6 +88,21 @@ class CondenserTrainingArguments(TrainingArguments):
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_chunk_size(self.gradient_cache_chunk_size)
+
+
+@contextlib.contextmanager
+def _refusing_unsafe_pickles(checkpoint: str | os.PathLike | None, what: str) -> Iterator[None]:
+    """Turn `torch.load(..., weights_only=True)`'s refusal of a pickle holding more than tensors into a `ValueError`
+    that names the checkpoint (the pickle is never run: `Trainer` loads these files with `weights_only=True`)."""
+    try:
+        yield
+    except pickle.UnpicklingError as error:
+        raise ValueError(
+            f"The {what} of the checkpoint {checkpoint} holds pickled objects other than tensors and numbers, which "
+            "are refused, never unpickled: unpickling them could run any code. Resume only from checkpoints written "
+            "by condenser-pretrain or transformers' Trainer; to keep the weights alone, start a new run from the "
+            "checkpoint with --model_name_or_path."
+        ) from error
 
 
 class _TrainingCollator:
@@ -144,7 +163,9 @@ class CondenserTrainer(Trainer):
     collator's random state before the next training batch (`collator_rng_state.safetensors`), and resuming restores
     it, so the remaining batches get the masks (and coCondenser the spans) they would have had. This holds for
     collation in the training process (`dataloader_num_workers=0`, the default); DataLoader workers hold copies of the
-    collator whose state is not saved.
+    collator whose state is not saved. Every folder the trainer saves (checkpoints and the final model) holds the
+    training arguments as `training_args.json` instead of `Trainer`'s pickled `training_args.bin`, which nothing reads
+    back and which would run code if unpickled.
 
     Args:
         *args, **kwargs:
@@ -220,6 +241,22 @@ class CondenserTrainer(Trainer):
             )
             return
         self._training_collator.restore(load_file(rng_file)["generator_state"])
+
+    def _load_rng_state(self, checkpoint: str | None) -> None:
+        with _refusing_unsafe_pickles(checkpoint, "RNG state (rng_state*.pth)"):
+            super()._load_rng_state(checkpoint)
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        with _refusing_unsafe_pickles(checkpoint, "optimizer or scheduler state (optimizer.pt, scheduler.pt)"):
+            super()._load_optimizer_and_scheduler(checkpoint)
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """`Trainer._save`, with the training arguments written as JSON instead of the pickled `training_args.bin`."""
+        super()._save(output_dir, state_dict=state_dict)
+        if self.args.should_save:
+            output_dir = Path(output_dir if output_dir is not None else self.args.output_dir)
+            (output_dir / TRAINING_ARGS_NAME).unlink(missing_ok=True)
+            (output_dir / TRAINING_ARGS_JSON_NAME).write_text(self.args.to_json_string() + "\n")
 
     def _issue_warnings_after_load(self, load_result: Any) -> None:
         """Do not report the tied decoder weights as missing on resume: they are the embeddings, loaded and tied."""
