@@ -249,6 +249,28 @@ def test_different_seeds_draw_different_masks():
     assert not torch.equal(labels[0], labels[1]) or not torch.equal(labels[1], labels[2])
 
 
+def test_dataloader_workers_draw_new_masks_every_epoch_reproducibly():
+    """With DataLoader workers, each worker and each epoch draws its own masks (dynamic masking is kept), and the same
+    global seed (which `Trainer` sets) gives the same masks again."""
+    tokenizer = bert_tokenizer()
+    ids = tokenizer(" ".join(["retrieval"] * 60), add_special_tokens=False)["input_ids"]
+    dataset = [{"input_ids": ids}] * 4
+
+    def two_epochs(global_seed: int) -> list[list[torch.Tensor]]:
+        torch.manual_seed(global_seed)
+        collator = DataCollatorForCondenser(tokenizer, seed=0)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=2, collate_fn=collator)
+        return [[batch["labels"] for batch in loader] for _ in range(2)]
+
+    first_epoch, second_epoch = two_epochs(global_seed=0)
+    # Batches 0 and 2 come from worker 0, batches 1 and 3 from worker 1.
+    for batch in range(4):
+        assert not torch.equal(first_epoch[batch], second_epoch[batch]), f"batch {batch} repeats its masks"
+    assert not torch.equal(first_epoch[0], first_epoch[1]), "the two workers draw the same masks"
+    again = two_epochs(global_seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(first_epoch + second_epoch, again[0] + again[1]))
+
+
 class CoCondenserCollatorTest(unittest.TestCase):
     def setUp(self):
         self.tokenizer = bert_tokenizer()

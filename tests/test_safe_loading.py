@@ -219,9 +219,11 @@ def test_a_trapped_pytorch_model_bin_without_safetensors_is_refused(folders: dic
 
 @pytest.mark.parametrize("folder", ["original-trapped-head", "original-trapped-bin"])
 def test_converter_refuses_a_trapped_head_or_weights_file(folders: dict[str, Path], tmp_path: Path, folder: str):
-    with pytest.raises(ValueError, match="could not be loaded as a dict of tensors"):
+    with pytest.raises(ValueError, match="could not be loaded as a dict of tensors") as refusal:
         convert_original_checkpoint(folders[folder], tmp_path / "out", skip_from=2)
     assert not (tmp_path / "out").exists()
+    # The reason is kept, torch's advice to retry with `weights_only=False` (running the pickle) is not.
+    assert "pickles the Python object" in str(refusal.value) and "`False`" not in str(refusal.value)
 
 
 def test_convert_cli_refuses_a_trapped_head_with_one_error_line(folders: dict[str, Path], tmp_path: Path, capsys):

@@ -134,7 +134,7 @@ class _WholeWordMaskingCollator:
     seed: int | None = None
     word_boundary: str = "auto"
     _generator: torch.Generator = field(init=False, repr=False)
-    _generator_owner: tuple[int, int] | None = field(init=False, repr=False, default=None)
+    _generator_owner: tuple[int, int, int] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         tokenizer = self.tokenizer
@@ -180,22 +180,35 @@ class _WholeWordMaskingCollator:
         self._generator = torch.Generator()
         self._reseed()
 
+    @property
+    def generator(self) -> torch.Generator:
+        """The `torch.Generator` every crop and mask is drawn from (its state is what a checkpoint saves)."""
+        return self._generator
+
     @staticmethod
-    def _process_identity() -> tuple[int, int]:
-        """(DataLoader worker id, distributed rank) of the calling process, 0 where there is none."""
+    def _process_identity() -> tuple[int, int, int]:
+        """(DataLoader worker id, that worker's seed, distributed rank) of the calling process.
+
+        The main process is worker -1 with seed -1, so that worker 0 is told apart from it. A worker's seed changes
+        with every epoch (DataLoader draws it from the main process' RNG), so each epoch's workers draw new masks.
+        """
         worker = torch.utils.data.get_worker_info()
-        worker_id = worker.id if worker is not None else 0
+        worker_id, worker_seed = (worker.id, worker.seed) if worker is not None else (-1, -1)
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-        return worker_id, torch.distributed.get_rank() if distributed else 0
+        return worker_id, worker_seed, torch.distributed.get_rank() if distributed else 0
 
     def _reseed(self) -> None:
         """(Re)seed the generator for the current process: DataLoader workers and ranks draw different masks."""
-        worker_id, rank = self._generator_owner = self._process_identity()
+        worker_id, worker_seed, rank = self._generator_owner = self._process_identity()
         if self.seed is None:
             self._generator.seed()
+        elif worker_id < 0:
+            # One stream per (seed, rank), identical to the plain seed in a single process.
+            self._generator.manual_seed(self.seed + 1_000_003 * rank)
         else:
-            # One stream per (seed, rank, worker), identical to the plain seed in a single process.
-            self._generator.manual_seed(self.seed + 1_000_003 * rank + 7_919 * worker_id)
+            # In a DataLoader worker: one stream per (seed, rank, worker, epoch), reproducible under a fixed global
+            # seed (`Trainer` sets it), since the worker seed is drawn from the main process' RNG.
+            self._generator.manual_seed((self.seed + 1_000_003 * rank + 7_919 * worker_seed) % 2**63)
 
     def _check_generator(self) -> None:
         """Reseed when the collator was copied into another process (a DataLoader worker or a new rank)."""
@@ -341,8 +354,10 @@ class DataCollatorForCondenser(_WholeWordMaskingCollator):
     a special token always starts a word.
 
     With `seed` set the masks are deterministic: the same seed and the same batches give the same output. Each
-    DataLoader worker and each distributed rank re-seeds with `seed` offset by its worker id and rank, so they do not
-    draw identical masks; a single process with no workers uses `seed` itself.
+    distributed rank re-seeds with `seed` offset by its rank, so ranks do not draw identical masks; a single process
+    with no workers uses `seed` itself. DataLoader workers re-seed from `seed`, the rank and the seed DataLoader gives
+    each worker (new every epoch, drawn from the global RNG that `Trainer` seeds): masks differ between workers and
+    epochs and repeat under the same global seed.
 
     Args:
         tokenizer ([`PreTrainedTokenizerBase`]): The tokenizer the dataset was prepared with; it needs a mask and a

@@ -124,8 +124,18 @@ def _load_tensor_pickle(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
+        # torch's own message advises re-running with `weights_only=False`, i.e. executing the pickle: say only
+        # what is wrong.
+        found = re.search(r"GLOBAL ([\w.]+)|(Unsupported operand \w+)", str(error))
+        if found and found.group(1):
+            reason = f"it pickles the Python object {found.group(1)}, not only tensors"
+        elif found:
+            reason = f"it is not a tensor file: {found.group(2)}"
+        else:
+            last_line = str(error).strip().splitlines()[-1:] or ["the file is empty or truncated"]
+            reason = f"{type(error).__name__}: {last_line[0]}"
         raise ValueError(
-            f"{path} could not be loaded as a dict of tensors ({type(error).__name__}: {error}). Only files holding "
+            f"{path} could not be loaded as a dict of tensors ({reason}). Only files holding "
             "plain tensors are read (`torch.load(..., weights_only=True)`), so a file that pickles other objects "
             "is refused rather than executed; re-save it as a dict of tensors or as safetensors."
         ) from error

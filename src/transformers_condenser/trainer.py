@@ -118,7 +118,7 @@ class _TrainingCollator:
     def __init__(self, collator: DataCollatorForCondenser | DataCollatorForCoCondenser) -> None:
         self.collator = collator
         # The collators draw every crop and mask from this generator.
-        self.generator: torch.Generator = collator._generator
+        self.generator: torch.Generator = collator.generator
         self.pending_states: collections.deque[torch.Tensor] = collections.deque()
 
     def __call__(self, features: list[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
