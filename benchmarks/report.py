@@ -33,7 +33,12 @@ VARIANT_LABELS = {
     "original": "original recipe",
     "floor": "floor (plain BERT, all layers in one stack)",
 }
-COLORS = {"condenser": "tab:blue", "original": "tab:red", "floor": "tab:gray"}
+# The floor is drawn first, wide and pale, and Condenser dashed on top: the two lines often coincide.
+LINE_STYLES = {
+    "floor": {"color": "tab:gray", "linewidth": 5, "alpha": 0.45, "marker": "o", "markersize": 9},
+    "original": {"color": "tab:red", "marker": "o"},
+    "condenser": {"color": "tab:blue", "linestyle": "--", "marker": "s"},
+}
 
 
 def _range(summary: dict[str, float]) -> str:
@@ -326,7 +331,8 @@ def plot_pretraining(results: dict[str, Any], path: Path) -> None:
     figure, axes = plt.subplots(len(runs), 2, figsize=(11, 4 * len(runs)), squeeze=False)
     for row, run in zip(axes, runs):
         batch_sizes = [int(batch) for batch in run["batches"]]
-        for name, label in VARIANT_LABELS.items():
+        for name in LINE_STYLES:
+            label = VARIANT_LABELS[name]
             entries = [run["batches"][str(batch)]["variants"][name] for batch in batch_sizes]
             row[0].errorbar(
                 batch_sizes,
@@ -335,17 +341,15 @@ def plot_pretraining(results: dict[str, Any], path: Path) -> None:
                     [entry["step_s"]["median"] - entry["step_s"]["min"] for entry in entries],
                     [entry["step_s"]["max"] - entry["step_s"]["median"] for entry in entries],
                 ],
-                marker="o",
                 capsize=3,
                 label=label,
-                color=COLORS[name],
+                **LINE_STYLES[name],
             )
             row[1].plot(
                 batch_sizes,
                 [entry["memory_bytes"]["step"] / MIB / 1024 for entry in entries],
-                marker="o",
                 label=label,
-                color=COLORS[name],
+                **LINE_STYLES[name],
             )
         title = f"{run['shape']}, {run['seq_len']} tokens"
         row[0].set(title=f"Training step time ({title})", xlabel="batch size", ylabel="seconds (median, min-max)")
