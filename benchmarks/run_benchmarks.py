@@ -13,8 +13,8 @@
 # limitations under the License.
 """Run every benchmark and write the results, the tables and the plots: the one command that regenerates them.
 
-    python benchmarks/run_benchmarks.py            # full run (about 30-40 minutes on 2 CPU cores)
-    python benchmarks/run_benchmarks.py --quick    # smoke run with small shapes and few repeats (a few minutes)
+    python benchmarks/run_benchmarks.py            # full run (24 minutes on 2 CPU cores, 1 thread)
+    python benchmarks/run_benchmarks.py --quick    # smoke run with small shapes and few repeats (about 1 minute)
 
 The full run writes `benchmarks/results/results.json` (every measurement, with the machine), `benchmarks/results/
 results.md` (the tables) and `docs/source/en/imgs/benchmark_*.png`; `--quick` writes all of them under
