@@ -9,9 +9,9 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 PYTEST_ARGS ?=
-CHECK_DIRS := src tests utils setup.py
+CHECK_DIRS := src tests utils benchmarks setup.py
 
-.PHONY: install demo test test-oldest quality style repo-checks clean
+.PHONY: install demo test test-oldest benchmark quality style repo-checks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ test-oldest:
 	$(OLDEST_VENV)/bin/python -m pip install --quiet "transformers==$(OLDEST_TRANSFORMERS).*"
 	$(OLDEST_VENV)/bin/python -c "import transformers as t; v = t.__version__; assert v.startswith('$(OLDEST_TRANSFORMERS).'), v; print('transformers', v)"
 	HF_HUB_OFFLINE=1 $(OLDEST_VENV)/bin/python -m pytest -n 2 $(PYTEST_ARGS) tests
+
+# Every benchmark table and plot of docs/source/en/benchmarks.md (about 25 minutes on 2 CPU cores; not part of CI).
+benchmark: install
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run_benchmarks.py $(BENCHMARK_ARGS)
 
 # Lint, format check and the repository consistency checks (exports, registration, docs, docstrings, doc examples).
 quality: install
