@@ -619,14 +619,16 @@ class ModelTesterMixin:
 
     @staticmethod
     def _count_layer_inner_calls(model: nn.Module) -> list[int]:
-        """Per checkpointable layer, a live counter of how often its first child module runs.
+        """Per checkpointable layer, a live counter of how often its first leaf module runs.
 
         Hooks on the layer itself sit outside the checkpoint and fire once; a child runs again on recomputation.
         """
         counters: list[int] = []
         for module in model.modules():
             if isinstance(module, GradientCheckpointingLayer):
-                child = next(module.children())
+                # The first leaf module (for BERT layers, the query projection) runs on every path through a layer, and
+                # first when a checkpointed layer is recomputed.
+                child = next(leaf for leaf in module.modules() if next(leaf.children(), None) is None)
                 index = len(counters)
                 counters.append(0)
 

@@ -32,6 +32,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.bert.modeling_bert import (
     BertEmbeddings,
     BertEncoder,
@@ -39,6 +40,7 @@ from transformers.models.bert.modeling_bert import (
     BertLMPredictionHead,
     BertOnlyMLMHead,
     BertSelfAttention,
+    eager_attention_forward,
 )
 from transformers.processing_utils import Unpack
 from transformers.utils import ModelOutput, TransformersKwargs, auto_docstring, logging
@@ -531,6 +533,28 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
             input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, labels, **kwargs
         )[0]
 
+    def _loss_rows(self, labels: torch.Tensor, kwargs: dict) -> torch.Tensor | None:
+        """The positions the losses read, per sequence: CLS first, then the labelled positions in order, padded to the
+        longest list with positions nobody reads; `None` where the last layers must run on every position.
+
+        That is when all positions are returned (`output_hidden_states` / `output_attentions`), under gradient
+        checkpointing (which wraps whole layers), with an attention backend other than eager/sdpa (flex masks are not
+        tensors), and inside `torch.compile` (the number of rows is data-dependent): the losses are the same either way.
+        """
+        if torch.compiler.is_compiling() or self.config._attn_implementation not in ("eager", "sdpa"):
+            return None
+        if any(
+            kwargs.get(flag) or getattr(self.config, flag) for flag in ("output_hidden_states", "output_attentions")
+        ):
+            return None
+        if self.training and any(layer.gradient_checkpointing for layer in self.bert.encoder.layer):
+            return None
+        needed = labels != -100
+        needed[:, 0] = True
+        num_rows = int(needed.sum(dim=1).max())
+        # A stable sort on "not needed" lists the needed positions first, in their order.
+        return torch.sort((~needed).to(torch.int8), dim=1, stable=True).indices[:, :num_rows]
+
     def _pretraining_forward(
         self,
         input_ids: torch.Tensor | None,
@@ -541,7 +565,7 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         labels: torch.Tensor | None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> tuple[CondenserForPreTrainingOutput, torch.Tensor]:
-        """The body of `forward`: the outputs and the backbone's last hidden state (for subclasses' extra losses)."""
+        """The body of `forward`: the outputs and the backbone's last-layer CLS vectors (for subclasses' extra losses)."""
         self._check_inputs(input_ids, inputs_embeds, attention_mask)
         skip_from = self.config.skip_from
         if not 1 <= skip_from <= self.config.num_hidden_layers - 1:
@@ -565,6 +589,9 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
             # Any integer dtype is accepted; cross-entropy needs int64 targets.
             labels = labels.long()
 
+        # With labels, the losses read the last backbone layer and the last head layer only at the CLS and the labelled
+        # positions (about 16% of them): those two layers run their queries and feed-forward blocks on these rows only.
+        rows = self._loss_rows(labels, kwargs) if labels is not None else None
         # `capture_outputs` on `forward` reads these flags; the layers must not see them.
         kwargs.pop("output_hidden_states", None)
         kwargs.pop("output_attentions", None)
@@ -583,22 +610,34 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         encoder_attention_mask = create_bidirectional_mask(
             config=self.config, inputs_embeds=embedding_output, attention_mask=attention_mask
         )
+        last_layer = len(self.bert.encoder.layer)
         sequence_output = embedding_output
         for depth, layer in enumerate(self.bert.encoder.layer, start=1):
-            sequence_output = layer(sequence_output, encoder_attention_mask, **kwargs)
+            if depth == last_layer and rows is not None:
+                sequence_output = _layer_at_rows(layer, sequence_output, encoder_attention_mask, rows)
+            else:
+                sequence_output = layer(sequence_output, encoder_attention_mask, **kwargs)
             if depth == skip_from:
                 skip_hidden_states = sequence_output
+        # Row 0 is the CLS position on both paths.
+        cls_vectors = sequence_output[:, 0]
 
         # Head input: the last-layer CLS replaces the early CLS, the other positions keep their early states.
-        head_hidden_states = torch.cat([sequence_output[:, :1], skip_hidden_states[:, 1:]], dim=1)
-        for layer in self.head_layers:
-            head_hidden_states = layer(head_hidden_states, encoder_attention_mask, **kwargs)
+        head_hidden_states = torch.cat([cls_vectors.unsqueeze(1), skip_hidden_states[:, 1:]], dim=1)
+        for depth, layer in enumerate(self.head_layers, start=1):
+            if depth == len(self.head_layers) and rows is not None:
+                head_hidden_states = _layer_at_rows(layer, head_hidden_states, encoder_attention_mask, rows)
+            else:
+                head_hidden_states = layer(head_hidden_states, encoder_attention_mask, **kwargs)
 
         loss = head_mlm_loss = late_mlm_loss = late_logits = None
         if labels is None:
             logits = self.cls(head_hidden_states)
             late_logits = self.cls(sequence_output)
         else:
+            if rows is not None:
+                labels = labels.gather(1, rows)
+            # Row-major order either way: batch by batch, positions ascending.
             labelled = labels != -100
             targets = labels[labelled]
             logits, head_mlm_loss = self._mlm_loss(head_hidden_states[labelled], targets, num_items_in_batch)
@@ -614,7 +653,43 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
             logits=logits,
             late_logits=late_logits,
         )
-        return output, sequence_output
+        return output, cls_vectors
+
+
+def _layer_at_rows(
+    layer: BertLayer, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None, rows: torch.Tensor
+) -> torch.Tensor:
+    """`layer(hidden_states, attention_mask)` at the positions `rows` (batch, num_rows) only, computed at those rows.
+
+    Every position still serves as key and value; the queries, the attention output block and the feed-forward block
+    run on the selected rows, with the same modules and attention backend as `layer` itself.
+    """
+    attention = layer.attention.self
+    batch_size, length, hidden_size = hidden_states.shape
+    queries = hidden_states.gather(1, rows.unsqueeze(-1).expand(-1, -1, hidden_size))
+    if attention_mask is not None and attention_mask.shape[-2] != 1:
+        attention_mask = attention_mask.expand(batch_size, -1, -1, -1)
+        attention_mask = attention_mask.gather(
+            2, rows[:, None, :, None].expand(-1, attention_mask.shape[1], -1, length)
+        )
+
+    def split_heads(states: torch.Tensor) -> torch.Tensor:
+        return states.view(batch_size, states.shape[1], -1, attention.attention_head_size).transpose(1, 2)
+
+    attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
+        attention.config._attn_implementation, eager_attention_forward
+    )
+    context, _ = attention_interface(
+        attention,
+        split_heads(attention.query(queries)),
+        split_heads(attention.key(hidden_states)),
+        split_heads(attention.value(hidden_states)),
+        attention_mask,
+        dropout=attention.dropout.p if attention.training else 0.0,
+        scaling=attention.scaling,
+    )
+    attention_output = layer.attention.output(context.reshape(batch_size, rows.shape[1], -1), queries)
+    return layer.feed_forward_chunk(attention_output)
 
 
 class _AllGatherWithGradient(torch.autograd.Function):
@@ -829,10 +904,9 @@ class CoCondenserForPreTraining(CondenserForPreTraining):
                 "coCondenser batches are pairs of spans of the same document, laid out [d1s1, d1s2, d2s1, d2s2, ...], "
                 f"so the batch size must be even; got {batch_size} sequences."
             )
-        outputs, sequence_output = self._pretraining_forward(
+        outputs, cls_vectors = self._pretraining_forward(
             input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, labels, **kwargs
         )
-        cls_vectors = sequence_output[:, 0]
         loss = outputs.loss
         contrastive_loss = None
         if with_contrastive_loss:

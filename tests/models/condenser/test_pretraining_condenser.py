@@ -482,11 +482,52 @@ class CondenserLabelledLogitsTest(unittest.TestCase):
         self.assertEqual(tuple(outputs.logits.shape), (num_labelled, vocab_size))
         self.assertEqual(tuple(outputs.late_logits.shape), (num_labelled, vocab_size))
         self.assertEqual(tuple(full.logits.shape), (*batch["input_ids"].shape, vocab_size))
-        assert_close(outputs.logits, full.logits[labelled], atol=1e-6)
-        assert_close(outputs.late_logits, full.late_logits[labelled], atol=1e-6)
+        # With labels the last layers run on fewer rows: the same values up to float32 summation order.
+        assert_close(outputs.logits, full.logits[labelled], atol=1e-5)
+        assert_close(outputs.late_logits, full.late_logits[labelled], atol=1e-5)
         # Row order is row-major over the labelled positions: their targets are `labels[labels != -100]`.
         targets = batch["labels"][labelled]
-        assert_close(outputs.head_mlm_loss, F.cross_entropy(full.logits[labelled], targets), atol=1e-6)
+        assert_close(outputs.head_mlm_loss, F.cross_entropy(full.logits[labelled], targets), atol=1e-5)
+
+    @parameterized.expand(["eager", "sdpa"])
+    def test_last_layers_run_only_at_cls_and_labelled_rows_with_the_same_loss_and_gradients(self, backend) -> None:
+        """The last backbone layer and the last head layer compute their feed-forward blocks at the CLS and the
+        labelled positions only, and the losses and every gradient equal those of the full computation."""
+        model = build_pretraining_model(attn_implementation=backend).eval()
+        batch = default_batch(model.config)
+        rows_per_sequence = int(((batch["labels"] != -100) | (torch.arange(12) == 0)).sum(dim=1).max())
+        feed_forward_rows: dict[str, int] = {}
+
+        def record(name: str) -> Callable:
+            return lambda module, args: feed_forward_rows.__setitem__(name, args[0].shape[1])
+
+        layers = {"last backbone layer": model.bert.encoder.layer[-1], "last head layer": model.head_layers[-1]}
+        layers |= {"first backbone layer": model.bert.encoder.layer[0], "first head layer": model.head_layers[0]}
+        handles = [layer.intermediate.register_forward_pre_hook(record(name)) for name, layer in layers.items()]
+
+        def loss_and_gradients(**flags) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            model.zero_grad(set_to_none=True)
+            outputs = model(**batch, **flags)
+            outputs.loss.backward()
+            return outputs.loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
+
+        try:
+            loss, gradients = loss_and_gradients()
+            rows = dict(feed_forward_rows)
+            # `output_hidden_states` needs every position of every layer: the full computation.
+            full_loss, full_gradients = loss_and_gradients(output_hidden_states=True)
+            full_rows = dict(feed_forward_rows)
+        finally:
+            for handle in handles:
+                handle.remove()
+        self.assertLess(rows_per_sequence, 12)
+        self.assertEqual(rows["last backbone layer"], rows_per_sequence)
+        self.assertEqual(rows["last head layer"], rows_per_sequence)
+        self.assertEqual((rows["first backbone layer"], rows["first head layer"]), (12, 12))
+        self.assertEqual(set(full_rows.values()), {12})
+        assert_close(loss, full_loss, atol=1e-5)
+        for name, gradient in full_gradients.items():
+            assert_close(gradients[name], gradient, atol=1e-5, msg=name)
 
     def test_training_step_creates_no_batch_length_vocab_tensor(self) -> None:
         model = build_pretraining_model().train()
@@ -902,7 +943,9 @@ class CondenserTrainingTest(unittest.TestCase):
                 self.assertEqual(parameter.grad.abs().sum().item(), 0.0, name)
 
     def test_gradient_checkpointing_covers_head_layers_and_keeps_loss_and_grads(self) -> None:
-        plain = build_pretraining_model().train()
+        # Without dropout: the plain run computes the last layers at the loss rows only, the checkpointed run (whose
+        # checkpoints wrap whole layers) everywhere, so the two would draw different dropout masks.
+        plain = build_pretraining_model(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
         checkpointed = same_weights_other_config(plain).train()
         checkpointed.activation_checkpointing_enable()
         for layer in list(checkpointed.head_layers) + list(checkpointed.bert.encoder.layer):
@@ -918,7 +961,6 @@ class CondenserTrainingTest(unittest.TestCase):
         try:
             losses, grads = [], []
             for model in (plain, checkpointed):
-                torch.manual_seed(123)  # the same dropout masks in both runs
                 loss = model(**batch).loss
                 loss.backward()
                 losses.append(loss.detach())
@@ -927,10 +969,10 @@ class CondenserTrainingTest(unittest.TestCase):
             for handle in handles:
                 handle.remove()
         self.assertEqual(head_runs, [2] * plain.config.n_head_layers)
-        assert_close(losses[1], losses[0], atol=1e-6)
+        assert_close(losses[1], losses[0], atol=1e-5)
         self.assertEqual(set(grads[1]), set(grads[0]))
         for name, grad in grads[0].items():
-            assert_close(grads[1][name], grad, atol=1e-6, msg=name)
+            assert_close(grads[1][name], grad, atol=1e-5, msg=name)
         self.assertTrue(any(name.startswith("head_layers.") for name in grads[0]))
 
     def test_training_steps_on_real_pretrained_bert_reduce_loss(self) -> None:

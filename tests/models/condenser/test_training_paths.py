@@ -96,7 +96,7 @@ class AutocastTest(unittest.TestCase):
 
 class CompiledTrainingStepTest(unittest.TestCase):
     """`torch.compile(model)` (what `Trainer(torch_compile=True)` does) trains like the eager model: same losses and
-    weights over several optimizer steps, forward and backward traced without graph breaks."""
+    weights over several SGD steps, forward and backward traced without graph breaks."""
 
     @parameterized.expand(MODEL_CLASSES)
     def test_compiled_training_steps_match_eager(self, _, model_class) -> None:
@@ -108,7 +108,10 @@ class CompiledTrainingStepTest(unittest.TestCase):
         try:
             compiled = torch.compile(compiled_model, backend="aot_eager", fullgraph=True)
             for model, forward in ((eager, eager), (compiled_model, compiled)):
-                optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+                # SGD, not Adam: Adam would blow the float32 rounding noise of mathematically zero gradients (the
+                # attention keys' bias) up to full-size steps, and the compiled model runs the last layers on every
+                # position where the eager one runs them on the loss rows only.
+                optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
                 losses = []
                 for batch in batches:
                     loss = forward(**batch).loss
