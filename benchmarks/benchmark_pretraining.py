@@ -23,7 +23,7 @@ Three variants hold the same weights and see the same batch (same tokens, paddin
   layers run layer by layer, its MLM prediction head applied twice (to the last layer and to layer
   `num_hidden_layers`), to the labelled positions only.
 
-Each step is forward + backward, then an AdamW step; both phases are timed. Peak memory is measured on a separate,
+Each step is forward + backward, then a fused AdamW step (`Trainer`'s default optimizer); both phases are timed. Peak memory is measured on a separate,
 untimed step of each variant (see `benchmark_utils`). Run `python benchmarks/benchmark_pretraining.py --help`.
 """
 
@@ -326,7 +326,10 @@ def run_pretraining_benchmark(
         "parameters": sum(parameter.numel() for parameter in models["condenser"].parameters()),
         "seq_len": seq_len,
         "warmup": warmup,
-        "losses_eval_mode": check_losses_agree(models, make_pretraining_batch(4, seq_len, vocab_size, seed)),
+        "losses_eval_mode": check_losses_agree(
+            models,
+            {key: value.to(device) for key, value in make_pretraining_batch(4, seq_len, vocab_size, seed).items()},
+        ),
         "batches": {},
     }
     for batch_size, batch_repeats in zip(batch_sizes, repeats):
@@ -335,7 +338,7 @@ def run_pretraining_benchmark(
             key: value.to(device)
             for key, value in make_pretraining_batch(batch_size, seq_len, vocab_size, seed).items()
         }
-        optimizers = {name: torch.optim.AdamW(model.parameters(), lr=1e-4) for name, model in models.items()}
+        optimizers = {name: bu.make_optimizer(model.parameters()) for name, model in models.items()}
         bu.set_seed(seed)
         passes = {name: make_forward_backward(name, models[name], batch, device, dtype) for name in VARIANTS}
         steps = {name: make_step(passes[name], optimizers[name]) for name in VARIANTS}

@@ -61,11 +61,26 @@ def plan(quick: bool, on_gpu: bool) -> dict[str, Any]:
             "encoding": {"batch_sizes": [8, 16], "seq_lens": [32, 64], "max_tokens": None, "repeats": 2},
             "gradient_cache": {"shape": "small", "batch_sizes": [8, 16], "chunk_size": 4, "seq_len": 32, "repeats": 2},
         }
-    return {
-        "pretraining": [
+    if on_gpu:
+        # GPU steps take milliseconds: many more repeats, and warm-up steps for the kernels' autotuning. At batch 8
+        # and 32 a GPU step is bound by the host (kernel launches); batches 128 and 256 show the arithmetic.
+        pretraining = [
+            {
+                "shape": "bert-base",
+                "batch_sizes": [8, 32, 128, 256],
+                "seq_len": 128,
+                "repeats": [30, 30, 10, 10],
+                "warmup": 5,
+            },
+            {"shape": "small", "batch_sizes": [8, 16, 32], "seq_len": 128, "repeats": 30, "warmup": 5},
+        ]
+    else:
+        pretraining = [
             {"shape": "bert-base", "batch_sizes": [8, 32], "seq_len": 128, "repeats": [7, 5], "rss_check": [32]},
             {"shape": "small", "batch_sizes": [8, 16, 32], "seq_len": 128, "repeats": [5, 5, 5], "rss_check": [32]},
-        ],
+        ]
+    return {
+        "pretraining": pretraining,
         "encoding": {
             "batch_sizes": list(GPU_BATCH_SIZES if on_gpu else CPU_BATCH_SIZES),
             "seq_lens": list(GPU_SEQ_LENS if on_gpu else CPU_SEQ_LENS),
@@ -105,6 +120,7 @@ def run_all(
                 settings["batch_sizes"],
                 seq_len=settings["seq_len"],
                 repeats=settings["repeats"],
+                warmup=settings.get("warmup", 1),
                 rss_check_batch_sizes=settings.get("rss_check", ()),
                 **common,
             )
