@@ -1,0 +1,220 @@
+# Copyright 2026 The transformers-condenser Authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""The pre-training step on a CUDA device.
+
+What only a GPU exercises: sdpa's fused attention kernels (with dropout in training), bf16 autocast on the device,
+the row selection of the last layers with device tensors, the gradient cache's replay of the CUDA dropout state,
+inductor-compiled training, and host-device synchronisation in encoding. These tests are skipped where no CUDA device
+is visible (CI has none); run them on a GPU machine with `python -m pytest tests/models/condenser/test_cuda.py`.
+"""
+
+import copy
+import itertools
+import unittest
+import warnings
+
+import torch
+
+from tests.models.condenser.test_cocondenser import span_batch, tiny_config
+from transformers_condenser import CondenserModel
+from transformers_condenser.gradient_cache import gradient_cache_step
+from transformers_condenser.modeling_condenser import CoCondenserForPreTraining, CondenserForPreTraining
+
+
+requires_cuda = unittest.skipUnless(torch.cuda.is_available(), "needs a CUDA device")
+MODEL_CLASSES = (CondenserForPreTraining, CoCondenserForPreTraining)
+
+
+def build(model_class: type[CondenserForPreTraining], dropout: float = 0.0, attn: str = "sdpa", seed: int = 0):
+    """A tiny model of `model_class` on the CPU, seeded, with the given dropout and attention backend."""
+    torch.manual_seed(seed)
+    config = tiny_config(dropout)
+    config._attn_implementation = attn
+    return model_class(config)
+
+
+def on(device: torch.device | str, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {key: value.to(device) for key, value in batch.items()}
+
+
+def loss_and_gradients(model: torch.nn.Module, batch: dict, **forward_kwargs) -> tuple[torch.Tensor, dict]:
+    """Loss and parameter gradients of one forward + backward pass, both moved to the CPU."""
+    model.zero_grad(set_to_none=True)
+    loss = model(**batch, **forward_kwargs).loss
+    loss.backward()
+    gradients = {name: parameter.grad.detach().cpu() for name, parameter in model.named_parameters()}
+    return loss.detach().cpu(), gradients
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float, msg: str | None = None) -> None:
+    torch.testing.assert_close(actual, expected, rtol=0, atol=atol, msg=msg)
+
+
+@requires_cuda
+class CudaPreTrainingStepTest(unittest.TestCase):
+    """The step on the GPU computes what the CPU step computes."""
+
+    def test_gpu_step_equals_cpu_step(self) -> None:
+        for model_class, attn in itertools.product(MODEL_CLASSES, ("eager", "sdpa")):
+            with self.subTest(model=model_class.__name__, attn=attn):
+                cpu_model = build(model_class, attn=attn).eval()
+                gpu_model = copy.deepcopy(cpu_model).to("cuda")
+                batch = span_batch()
+                expected_loss, expected_gradients = loss_and_gradients(cpu_model, batch)
+                loss, gradients = loss_and_gradients(gpu_model, on("cuda", batch))
+                assert_close(loss, expected_loss, atol=1e-4)
+                for name, expected in expected_gradients.items():
+                    assert_close(gradients[name], expected, atol=1e-4, msg=name)
+
+    def test_loss_rows_path_equals_full_path_on_gpu(self) -> None:
+        # With labels, the last layers run at the CLS + labelled rows only; asking for the hidden states runs them on
+        # every position. Both must give the same loss and gradients, here with device tensors for the row indices.
+        for model_class in MODEL_CLASSES:
+            with self.subTest(model=model_class.__name__):
+                model = build(model_class).eval().to("cuda")
+                batch = on("cuda", span_batch())
+                rows_loss, rows_gradients = loss_and_gradients(model, batch)
+                full_loss, full_gradients = loss_and_gradients(model, batch, output_hidden_states=True)
+                assert_close(rows_loss, full_loss, atol=1e-5)
+                for name, expected in full_gradients.items():
+                    assert_close(rows_gradients[name], expected, atol=1e-5, msg=name)
+
+    def test_bf16_autocast_step_on_gpu(self) -> None:
+        for model_class in MODEL_CLASSES:
+            with self.subTest(model=model_class.__name__):
+                model = build(model_class).eval().to("cuda")
+                batch = on("cuda", span_batch())
+                expected_loss, expected_gradients = loss_and_gradients(model, batch)
+                model.zero_grad(set_to_none=True)
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    outputs = model(**batch)
+                self.assertEqual(outputs.logits.dtype, torch.bfloat16)
+                self.assertEqual(outputs.loss.dtype, torch.float32)
+                outputs.loss.backward()
+                assert_close(outputs.loss.detach().cpu(), expected_loss, atol=0.05 * float(expected_loss))
+                largest = max(float(gradient.norm()) for gradient in expected_gradients.values())
+                for name, parameter in model.named_parameters():
+                    expected = expected_gradients[name]
+                    self.assertTrue(bool(torch.isfinite(parameter.grad).all()), name)
+                    if float(expected.norm()) < 1e-4 * largest:
+                        continue  # mathematically zero (the attention keys' bias): rounding noise only
+                    cosine = torch.nn.functional.cosine_similarity(
+                        parameter.grad.float().cpu().flatten(), expected.flatten(), dim=0
+                    )
+                    self.assertGreater(float(cosine), 0.98, name)
+
+    def test_training_with_dropout_in_fused_attention_kernels(self) -> None:
+        # Training mode on the GPU: sdpa runs its fused kernels with attention dropout, in float32 and under bf16.
+        for model_class, dtype in itertools.product(MODEL_CLASSES, (torch.float32, torch.bfloat16)):
+            with self.subTest(model=model_class.__name__, dtype=dtype):
+                model = build(model_class, dropout=0.1).train().to("cuda")
+                optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, fused=True)
+                batch = on("cuda", span_batch())
+                losses = []
+                for _ in range(10):
+                    with torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
+                        loss = model(**batch).loss
+                    loss.backward()
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    losses.append(float(loss.detach()))
+                self.assertTrue(all(torch.isfinite(torch.tensor(losses))), losses)
+                self.assertLess(losses[-1], losses[0])
+
+
+@requires_cuda
+class CudaGradientCacheTest(unittest.TestCase):
+    """The gradient cache replays the CUDA random state, so that dropout draws the same masks twice."""
+
+    def test_single_chunk_equals_uncached_step_with_dropout_on_gpu(self) -> None:
+        model = build(CoCondenserForPreTraining, dropout=0.1).train().to("cuda")
+        twin = copy.deepcopy(model)
+        batch = on("cuda", span_batch())
+
+        torch.manual_seed(7)
+        expected = twin(**batch)
+        expected.loss.backward()
+        expected_state = torch.cuda.get_rng_state()
+
+        torch.manual_seed(7)
+        outputs = gradient_cache_step(model, batch, chunk_size=len(batch["input_ids"]))
+        assert_close(outputs.loss.detach().cpu(), expected.loss.detach().cpu(), atol=1e-5)
+        for (name, parameter), expected_parameter in zip(model.named_parameters(), twin.parameters()):
+            assert_close(parameter.grad.cpu(), expected_parameter.grad.cpu(), atol=1e-5, msg=name)
+        # Afterwards the CUDA generator is where one forward pass would have left it.
+        self.assertTrue(torch.equal(torch.cuda.get_rng_state(), expected_state))
+
+
+@requires_cuda
+class CudaCompiledTrainingTest(unittest.TestCase):
+    """`torch.compile` with inductor, the default backend, trains like the eager model on the GPU."""
+
+    def test_inductor_compiled_training_steps_match_eager(self) -> None:
+        eager = build(CondenserForPreTraining).train().to("cuda")
+        compiled_model = copy.deepcopy(eager)
+        batches = [on("cuda", span_batch(seed=seed)) for seed in range(3)]
+        torch._dynamo.reset()
+        try:
+            compiled = torch.compile(compiled_model, fullgraph=True)
+            all_losses = []
+            for model, forward in ((eager, eager), (compiled_model, compiled)):
+                optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+                losses = []
+                for batch in batches:
+                    loss = forward(**batch).loss
+                    loss.backward()
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    losses.append(loss.detach().cpu())
+                all_losses.append(torch.stack(losses))
+        finally:
+            torch._dynamo.reset()
+        eager_losses, compiled_losses = all_losses
+        assert_close(compiled_losses, eager_losses, atol=1e-4)
+        self.assertFalse(torch.equal(eager_losses[0], eager_losses[-1]))
+        for (name, actual), expected in zip(compiled_model.named_parameters(), eager.parameters()):
+            assert_close(actual.detach().cpu(), expected.detach().cpu(), atol=1e-4, msg=name)
+
+
+@requires_cuda
+class CudaEncodingSynchronisationTest(unittest.TestCase):
+    """Encoding adds no host-device synchronisation to what transformers' `BertModel` does."""
+
+    def count_synchronisations(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> int:
+        torch.cuda.synchronize()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                with torch.inference_mode():
+                    model(**batch)
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        # Only the per-operation warnings count (torch also warns once that the debug mode is a prototype).
+        return sum("called a synchronizing CUDA operation" in str(warning.message) for warning in caught)
+
+    def test_condenser_model_synchronises_no_more_than_bert(self) -> None:
+        from transformers import BertConfig, BertModel
+
+        torch.manual_seed(0)
+        condenser = CondenserModel(tiny_config()).eval().to("cuda")
+        bert_config = BertConfig(**{key: getattr(condenser.config, key) for key in ("vocab_size", "hidden_size")})
+        for key in ("num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings"):
+            setattr(bert_config, key, getattr(condenser.config, key))
+        bert = BertModel(bert_config, add_pooling_layer=False).eval().to("cuda")
+        bert.load_state_dict(condenser.state_dict())
+        batch = on("cuda", {key: span_batch()[key] for key in ("input_ids", "attention_mask")})
+        for model in (condenser, bert):
+            model(**batch)  # warm-up: one-time initialisation may synchronise
+        self.assertLessEqual(self.count_synchronisations(condenser, batch), self.count_synchronisations(bert, batch))
