@@ -154,6 +154,8 @@ def machine_lines(results: dict[str, Any]) -> list[str]:
             f"- Load average (1, 5, 15 min) at start {machine['load_average_at_start']}, at end "
             f"{machine.get('load_average_at_end', '?')}: other processes shared the cores"
         )
+    if results.get("notes"):
+        lines.append(f"- Note: {results['notes']}")
     return lines
 
 
@@ -412,11 +414,23 @@ def machine_short(results: dict[str, Any]) -> str:
     return f"CPU, {machine['torch_threads']} thread(s), {machine['dtype']}"
 
 
+def run_label(results: dict[str, Any]) -> str:
+    """`""` for the reference run (CPU, float32), else `"_<device>_<dtype>"`: the suffix of its folder and plots."""
+    machine = results["machine"]
+    device = machine["device"].split(":")[0]
+    return "" if (device, machine["dtype"]) == ("cpu", "float32") else f"_{device}_{machine['dtype']}"
+
+
 def write_report(results: dict[str, Any], markdown_path: Path, plots_dir: Path) -> list[Path]:
-    """Write the markdown tables and the two plots; return the paths written."""
+    """Write the markdown tables and the two plots; return the paths written.
+
+    The plots are `benchmark_pretraining{label}.png` and `benchmark_gradient_cache{label}.png`, with the `run_label`
+    of the results, so that GPU runs do not replace the CPU plots.
+    """
     markdown_path.write_text(markdown_report(results), encoding="utf-8")
-    pretraining_plot = plots_dir / "benchmark_pretraining.png"
-    gradient_cache_plot = plots_dir / "benchmark_gradient_cache.png"
+    label = run_label(results)
+    pretraining_plot = plots_dir / f"benchmark_pretraining{label}.png"
+    gradient_cache_plot = plots_dir / f"benchmark_gradient_cache{label}.png"
     plot_pretraining(results, pretraining_plot)
     plot_gradient_cache(results, gradient_cache_plot)
     return [markdown_path, pretraining_plot, gradient_cache_plot]

@@ -13,14 +13,17 @@
 # limitations under the License.
 """Run every benchmark and write the results, the tables and the plots: the one command that regenerates them.
 
-    python benchmarks/run_benchmarks.py            # full run (24 minutes on 2 CPU cores, 1 thread)
-    python benchmarks/run_benchmarks.py --quick    # smoke run with small shapes and few repeats (about 1 minute)
+    python benchmarks/run_benchmarks.py                     # full run (25-30 minutes on 2 CPU cores, 1 thread)
+    python benchmarks/run_benchmarks.py --quick             # smoke run: small shapes, few repeats (about 1 minute)
+    python benchmarks/run_benchmarks.py --dtype bfloat16    # on a GPU machine: bf16 autocast (about 2 minutes)
 
-The full run writes `benchmarks/results/results.json` (every measurement, with the machine), `benchmarks/results/
-results.md` (the tables) and `docs/source/en/imgs/benchmark_*.png`; `--quick` writes all of them under
-`benchmarks/results/quick/` instead, so that a smoke run never replaces the published numbers. The sizes follow the
-device: on CPU the encoding grid is cut to cells of at most 32768 tokens. `report.py` redraws the tables and plots from
-a results file without measuring again.
+The full CPU run writes `benchmarks/results/results.json` (every measurement, with the machine), `benchmarks/results/
+results.md` (the tables) and `docs/source/en/imgs/benchmark_*.png`. Other devices and dtypes write to
+`benchmarks/results/<device>_<dtype>/` and `docs/source/en/imgs/benchmark_*_<device>_<dtype>.png`; `--quick` writes
+everything under `benchmarks/results/quick/`, so that a smoke run never replaces the published numbers. The sizes
+follow the device: on CPU the encoding grid is cut to cells of at most 32768 tokens; on GPU the pre-training step is
+also measured at batch 128 and 256, with more repeats. `report.py` redraws the tables and plots from a results file
+without measuring again.
 """
 
 import argparse
@@ -106,7 +109,7 @@ def run_all(
     device_obj = torch.device(device)
     steps = plan(quick, device_obj.type == "cuda")
     results: dict[str, Any] = {
-        "command": COMMAND + (" --quick" if quick else ""),
+        "command": COMMAND + (" --quick" if quick else "") + (f" --dtype {dtype}" if dtype != "float32" else ""),
         "quick": quick,
         "machine": bu.machine_info(device_obj, dtype, attn_implementation),
         "plan": steps,
@@ -167,7 +170,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--output_dir",
         default=None,
-        help="results folder (default: benchmarks/results, or benchmarks/results/quick with --quick)",
+        help="results folder (default: benchmarks/results on CPU in float32, benchmarks/results/<device>_<dtype> "
+        "otherwise, benchmarks/results/quick with --quick)",
     )
     parser.add_argument(
         "--plots_dir",
@@ -182,7 +186,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.num_threads)
-    output_dir = Path(args.output_dir or BENCHMARKS_DIR / "results" / ("quick" if args.quick else ""))
+    # The reference run (CPU, float32) writes benchmarks/results; other devices and dtypes a folder of their own.
+    label = "" if (torch.device(args.device).type, args.dtype) == ("cpu", "float32") else f"{args.device}_{args.dtype}"
+    output_dir = Path(args.output_dir or BENCHMARKS_DIR / "results" / ("quick" if args.quick else label))
     plots_dir = Path(args.plots_dir or (output_dir if args.quick else REPO_ROOT / "docs" / "source" / "en" / "imgs"))
     output_dir.mkdir(parents=True, exist_ok=True)
     plots_dir.mkdir(parents=True, exist_ok=True)
