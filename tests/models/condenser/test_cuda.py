@@ -27,6 +27,7 @@ import warnings
 import torch
 
 from tests.models.condenser.test_cocondenser import span_batch, tiny_config
+from tests.models.condenser.training_helpers import sgd_training_losses
 from transformers_condenser import CondenserModel
 from transformers_condenser.gradient_cache import gradient_cache_step
 from transformers_condenser.modeling_condenser import CoCondenserForPreTraining, CondenserForPreTraining
@@ -61,6 +62,14 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float, msg:
     torch.testing.assert_close(actual, expected, rtol=0, atol=atol, msg=msg)
 
 
+def assert_same_step(loss, gradients: dict, expected_loss, expected_gradients: dict, atol: float) -> None:
+    """The loss and every parameter's gradient agree within `atol`."""
+    assert_close(loss, expected_loss, atol=atol)
+    assert gradients.keys() == expected_gradients.keys()
+    for name, expected in expected_gradients.items():
+        assert_close(gradients[name], expected, atol=atol, msg=name)
+
+
 @requires_cuda
 class CudaPreTrainingStepTest(unittest.TestCase):
     """The step on the GPU computes what the CPU step computes."""
@@ -73,9 +82,7 @@ class CudaPreTrainingStepTest(unittest.TestCase):
                 batch = span_batch()
                 expected_loss, expected_gradients = loss_and_gradients(cpu_model, batch)
                 loss, gradients = loss_and_gradients(gpu_model, on("cuda", batch))
-                assert_close(loss, expected_loss, atol=1e-4)
-                for name, expected in expected_gradients.items():
-                    assert_close(gradients[name], expected, atol=1e-4, msg=name)
+                assert_same_step(loss, gradients, expected_loss, expected_gradients, atol=1e-4)
 
     def test_loss_rows_path_equals_full_path_on_gpu(self) -> None:
         # With labels, the last layers run at the CLS + labelled rows only; asking for the hidden states runs them on
@@ -86,9 +93,7 @@ class CudaPreTrainingStepTest(unittest.TestCase):
                 batch = on("cuda", span_batch())
                 rows_loss, rows_gradients = loss_and_gradients(model, batch)
                 full_loss, full_gradients = loss_and_gradients(model, batch, output_hidden_states=True)
-                assert_close(rows_loss, full_loss, atol=1e-5)
-                for name, expected in full_gradients.items():
-                    assert_close(rows_gradients[name], expected, atol=1e-5, msg=name)
+                assert_same_step(rows_loss, rows_gradients, full_loss, full_gradients, atol=1e-5)
 
     def test_bf16_autocast_step_on_gpu(self) -> None:
         for model_class in MODEL_CLASSES:
@@ -166,21 +171,12 @@ class CudaCompiledTrainingTest(unittest.TestCase):
         batches = [on("cuda", span_batch(seed=seed)) for seed in range(3)]
         torch._dynamo.reset()
         try:
-            compiled = torch.compile(compiled_model, fullgraph=True)
-            all_losses = []
-            for model, forward in ((eager, eager), (compiled_model, compiled)):
-                optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-                losses = []
-                for batch in batches:
-                    loss = forward(**batch).loss
-                    loss.backward()
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    losses.append(loss.detach().cpu())
-                all_losses.append(torch.stack(losses))
+            eager_losses = sgd_training_losses(eager, eager, batches)
+            compiled_losses = sgd_training_losses(
+                compiled_model, torch.compile(compiled_model, fullgraph=True), batches
+            )
         finally:
             torch._dynamo.reset()
-        eager_losses, compiled_losses = all_losses
         assert_close(compiled_losses, eager_losses, atol=1e-4)
         self.assertFalse(torch.equal(eager_losses[0], eager_losses[-1]))
         for (name, actual), expected in zip(compiled_model.named_parameters(), eager.parameters()):

@@ -26,6 +26,7 @@ from parameterized import parameterized
 from transformers_condenser.modeling_condenser import CoCondenserForPreTraining, CondenserForPreTraining
 
 from .test_pretraining_condenser import assert_close, build_pretraining_model, make_pretraining_batch
+from .training_helpers import sgd_training_losses
 
 
 MODEL_CLASSES = [("condenser", CondenserForPreTraining), ("cocondenser", CoCondenserForPreTraining)]
@@ -106,27 +107,15 @@ class CompiledTrainingStepTest(unittest.TestCase):
 
         torch._dynamo.reset()
         try:
+            eager_losses = sgd_training_losses(eager, eager, batches)
+            # The compiled model runs the last layers on every position where the eager one runs them on the loss rows
+            # only: the same values up to float32 rounding.
             compiled = torch.compile(compiled_model, backend="aot_eager", fullgraph=True)
-            for model, forward in ((eager, eager), (compiled_model, compiled)):
-                # SGD, not Adam: Adam would blow the float32 rounding noise of mathematically zero gradients (the
-                # attention keys' bias) up to full-size steps, and the compiled model runs the last layers on every
-                # position where the eager one runs them on the loss rows only.
-                optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-                losses = []
-                for batch in batches:
-                    loss = forward(**batch).loss
-                    loss.backward()
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    losses.append(loss.detach())
-                if model is eager:
-                    eager_losses = losses
-                else:
-                    compiled_losses = losses
+            compiled_losses = sgd_training_losses(compiled_model, compiled, batches)
         finally:
             torch._dynamo.reset()
 
-        assert_close(torch.stack(compiled_losses), torch.stack(eager_losses), atol=1e-5)
+        assert_close(compiled_losses, eager_losses, atol=1e-5)
         # Training really happened (the weights moved), and identically.
         self.assertFalse(torch.equal(eager_losses[0], eager_losses[-1]))
         for (name, actual), expected in zip(compiled_model.named_parameters(), eager.parameters()):
