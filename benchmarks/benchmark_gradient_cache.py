@@ -20,9 +20,9 @@ two paths, interleaved:
 - `gradient_cache`: `transformers_condenser.gradient_cache.gradient_cache_step` with a fixed chunk size, the function
   `CondenserTrainer` calls when `gradient_cache_chunk_size` is set: the activations of one chunk at a time.
 
-Both are followed by a fused AdamW step (`Trainer`'s default optimizer). Reported: median step time and peak memory per path and batch size. With the
-cache, the memory should stay flat as the batch grows, for about 4/3 of the compute (an extra forward pass without
-gradient). Run `python benchmarks/benchmark_gradient_cache.py --help`.
+Both are followed by a fused AdamW step (`Trainer`'s default optimizer). Reported: median step time and peak memory
+per path and batch size. With the cache, the memory should stay flat as the batch grows, for about 4/3 of the compute
+(an extra forward pass without gradient). Run `python benchmarks/benchmark_gradient_cache.py --help`.
 """
 
 import argparse

@@ -23,8 +23,9 @@ Three variants hold the same weights and see the same batch (same tokens, paddin
   layers run layer by layer, its MLM prediction head applied twice (to the last layer and to layer
   `num_hidden_layers`), to the labelled positions only.
 
-Each step is forward + backward, then a fused AdamW step (`Trainer`'s default optimizer); both phases are timed. Peak memory is measured on a separate,
-untimed step of each variant (see `benchmark_utils`). Run `python benchmarks/benchmark_pretraining.py --help`.
+Each step is forward + backward, then a fused AdamW step (`Trainer`'s default optimizer); both phases are timed. Peak
+memory is measured on a separate, untimed step of each variant (see `benchmark_utils`). Run
+`python benchmarks/benchmark_pretraining.py --help`.
 """
 
 import argparse

@@ -414,21 +414,22 @@ def machine_short(results: dict[str, Any]) -> str:
     return f"CPU, {machine['torch_threads']} thread(s), {machine['dtype']}"
 
 
-def run_label(results: dict[str, Any]) -> str:
-    """`""` for the reference run (CPU, float32), else `"_<device>_<dtype>"`: the suffix of its folder and plots."""
-    machine = results["machine"]
-    device = machine["device"].split(":")[0]
-    return "" if (device, machine["dtype"]) == ("cpu", "float32") else f"_{device}_{machine['dtype']}"
+def run_label(device: str, dtype: str) -> str:
+    """`""` for the reference run (CPU, float32), else `"<device type>_<dtype>"` (e.g. `"cuda_bfloat16"`): the name of
+    the run's results folder and the suffix of its plots, so that GPU runs do not replace the CPU results."""
+    device_type = device.split(":")[0]  # "cuda:0" -> "cuda"
+    return "" if (device_type, dtype) == ("cpu", "float32") else f"{device_type}_{dtype}"
 
 
 def write_report(results: dict[str, Any], markdown_path: Path, plots_dir: Path) -> list[Path]:
     """Write the markdown tables and the two plots; return the paths written.
 
-    The plots are `benchmark_pretraining{label}.png` and `benchmark_gradient_cache{label}.png`, with the `run_label`
-    of the results, so that GPU runs do not replace the CPU plots.
+    The plots are `benchmark_pretraining.png` and `benchmark_gradient_cache.png`, with `_<run_label>` before the
+    extension for runs other than the CPU float32 reference.
     """
     markdown_path.write_text(markdown_report(results), encoding="utf-8")
-    label = run_label(results)
+    label = run_label(results["machine"]["device"], results["machine"]["dtype"])
+    label = f"_{label}" if label else ""
     pretraining_plot = plots_dir / f"benchmark_pretraining{label}.png"
     gradient_cache_plot = plots_dir / f"benchmark_gradient_cache{label}.png"
     plot_pretraining(results, pretraining_plot)

@@ -48,7 +48,7 @@ from benchmark_encoding import (
 )
 from benchmark_gradient_cache import run_gradient_cache_benchmark
 from benchmark_pretraining import run_pretraining_benchmark
-from report import write_report
+from report import run_label, write_report
 
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
@@ -186,9 +186,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.num_threads)
-    # The reference run (CPU, float32) writes benchmarks/results; other devices and dtypes a folder of their own.
-    label = "" if (torch.device(args.device).type, args.dtype) == ("cpu", "float32") else f"{args.device}_{args.dtype}"
-    output_dir = Path(args.output_dir or BENCHMARKS_DIR / "results" / ("quick" if args.quick else label))
+    label = "quick" if args.quick else run_label(args.device, args.dtype)
+    output_dir = Path(args.output_dir or BENCHMARKS_DIR / "results" / label)
     plots_dir = Path(args.plots_dir or (output_dir if args.quick else REPO_ROOT / "docs" / "source" / "en" / "imgs"))
     output_dir.mkdir(parents=True, exist_ok=True)
     plots_dir.mkdir(parents=True, exist_ok=True)

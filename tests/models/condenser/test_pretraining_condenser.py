@@ -61,6 +61,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.bert.modeling_bert import BertLayer
 
 import transformers_condenser
+from tests.models.condenser.training_helpers import assert_close
 from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserModel
 
 
@@ -248,11 +249,6 @@ def capture_head_input(model: CondenserForPreTraining, batch: dict[str, torch.Te
         handle.remove()
     assert len(captured) == 1, f"the first head layer ran {len(captured)} times"
     return captured[0]
-
-
-def assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float = 1e-5, msg: str | None = None) -> None:
-    """`torch.testing.assert_close` with an absolute tolerance only (losses and logits are O(1))."""
-    torch.testing.assert_close(actual, expected, rtol=0, atol=atol, msg=msg)
 
 
 class LargestTensorRecorder(TorchDispatchMode):

@@ -11,11 +11,35 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Training-loop helpers shared by the CPU and CUDA training-path tests (no test here; torch and the package only)."""
+"""Helpers shared by the CPU and CUDA training-path tests (no test here; they need torch alone, so that the CUDA tests
+run on a GPU machine without the test-only packages)."""
 
 from collections.abc import Callable, Iterable
 
 import torch
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float = 1e-5, msg: str | None = None) -> None:
+    """`torch.testing.assert_close` with an absolute tolerance only (losses and logits are O(1))."""
+    torch.testing.assert_close(actual, expected, rtol=0, atol=atol, msg=msg)
+
+
+def assert_low_precision_step_follows(
+    loss: torch.Tensor, gradients: dict[str, torch.Tensor], expected_loss: torch.Tensor, expected_gradients: dict
+) -> None:
+    """A bf16/fp16 step follows the float32 step: loss within 5%, every gradient finite and, where the float32
+    gradient is not mathematically zero, pointing the same way (cosine > 0.98) to the precision of the format."""
+    assert bool(torch.isfinite(loss)), loss
+    assert_close(loss, expected_loss, atol=0.05 * float(expected_loss))
+    largest = max(float(gradient.norm()) for gradient in expected_gradients.values())
+    for name, expected in expected_gradients.items():
+        gradient = gradients[name].float()
+        assert bool(torch.isfinite(gradient).all()), name
+        if float(expected.norm()) < 1e-4 * largest:
+            # Mathematically zero (the attention keys' bias: softmax ignores a shift), so only rounding noise.
+            continue
+        cosine = torch.nn.functional.cosine_similarity(gradient.flatten(), expected.flatten(), dim=0)
+        assert float(cosine) > 0.98, f"{name}: cosine {float(cosine):.4f}"
 
 
 def sgd_training_losses(
