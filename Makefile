@@ -45,7 +45,7 @@ test-oldest:
 	$(OLDEST_VENV)/bin/python -c "import transformers as t; v = t.__version__; assert v.startswith('$(OLDEST_TRANSFORMERS).'), v; print('transformers', v)"
 	HF_HUB_OFFLINE=1 $(OLDEST_VENV)/bin/python -m pytest -n 2 $(PYTEST_ARGS) tests
 
-# Every benchmark table and plot of docs/source/en/benchmarks.md (25-30 minutes on 2 CPU cores; not part of CI).
+# Every benchmark table and plot of docs/source/en/benchmarks.md (30-45 minutes on 2 CPU cores; not part of CI).
 benchmark: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run_benchmarks.py $(BENCHMARK_ARGS)
 

@@ -13,9 +13,12 @@
 # limitations under the License.
 """Pre-training step of `CondenserForPreTraining` against the original recipe and against the arithmetic floor.
 
-Three variants hold the same weights and see the same batch (same tokens, padding, masking and labels):
+The variants hold the same weights and see the same batch (same tokens, padding, masking and labels):
 
-- `condenser`: this package's [`CondenserForPreTraining`].
+- `condenser`: this package's [`CondenserForPreTraining`], as configured by default.
+- `condenser_keep_attention`: the same with `recompute_attention=False`, i.e. keeping every layer's attention
+  probabilities for backward rather than recomputing them. Only where the setting has an effect: on the CPU (where
+  sdpa with dropout runs its unfused math kernel) and with eager attention.
 - `original`: the original recipe (SPEC §2) re-implemented here: `BertForMaskedLM(output_hidden_states=True)` with its
   own late-MLM loss, then the head layers on `[last-layer CLS ; hidden_states[skip_from][:, 1:]]`, and both MLM losses
   from full-vocabulary logits at every position (`CrossEntropyLoss`, `ignore_index=-100`).
@@ -29,6 +32,7 @@ memory is measured on a separate, untimed step of each variant (see `benchmark_u
 """
 
 import argparse
+import copy
 import gc
 import json
 import multiprocessing
@@ -47,7 +51,7 @@ from transformers.models.bert.modeling_bert import BertLayer
 from transformers_condenser import CondenserConfig, CondenserForPreTraining
 
 
-VARIANTS = ("condenser", "original", "floor")
+VARIANTS = ("condenser", "condenser_keep_attention", "original", "floor")
 
 # Model shapes. "bert-base" is the paper's; "small" is the MiniLM shape of the package's demo (BERT vocabulary, so the
 # vocabulary projection weighs as much relative to the encoder as it does in practice for small models).
@@ -143,7 +147,8 @@ class FloorMLM(nn.Module):
 
 
 def build_models(shape: str, attn_implementation: str, seed: int) -> dict[str, nn.Module]:
-    """The three variants with the same weights: the original and the floor copy the Condenser's.
+    """The variants with the same weights: the original and the floor copy the Condenser's, and
+    `condenser_keep_attention` is a copy of it with `recompute_attention=False`.
 
     The original takes every tensor under its original name (`lm.bert.*`, `lm.cls.*`, `c_head.*`); the floor takes the
     backbone layers as its first layers and the head layers as its last ones.
@@ -168,7 +173,17 @@ def build_models(shape: str, attn_implementation: str, seed: int) -> dict[str, n
     ):
         target.load_state_dict(source.state_dict())
     floor.lm.cls.load_state_dict(condenser.cls.state_dict())
-    return {"condenser": condenser, "original": original, "floor": floor}
+    keep_attention = copy.deepcopy(condenser)
+    keep_attention.config.recompute_attention = False
+    return {"condenser": condenser, "condenser_keep_attention": keep_attention, "original": original, "floor": floor}
+
+
+def variants_for(device: torch.device, attn_implementation: str) -> tuple[str, ...]:
+    """The variants worth measuring: `condenser_keep_attention` only where `recompute_attention` changes anything
+    (eager attention, or sdpa on the CPU; fused GPU kernels keep no attention probabilities to recompute)."""
+    if device.type == "cpu" or attn_implementation == "eager":
+        return VARIANTS
+    return tuple(name for name in VARIANTS if name != "condenser_keep_attention")
 
 
 def make_pretraining_batch(
@@ -202,7 +217,7 @@ def make_pretraining_batch(
 
 def variant_loss(name: str, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """The scalar training loss of one variant on `batch`."""
-    if name == "condenser":
+    if name.startswith("condenser"):
         return model(**batch).loss
     return model(**batch)
 
@@ -236,7 +251,7 @@ def make_step(
 
 
 def check_losses_agree(models: dict[str, nn.Module], batch: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Losses of the three variants in eval mode (no dropout): Condenser's must equal the original recipe's."""
+    """Losses of the variants in eval mode (no dropout): Condenser's must equal the original recipe's."""
     losses = {}
     with torch.no_grad():
         for name, model in models.items():
@@ -264,7 +279,12 @@ def _rss_worker(shape: str, name: str, batch_size: int, seq_len: int, attn_imple
 
 
 def rss_peak_increase(
-    shape: str, batch_size: int, seq_len: int, attn_implementation: str, seed: int
+    shape: str,
+    batch_size: int,
+    seq_len: int,
+    attn_implementation: str,
+    seed: int,
+    variants: Sequence[str] = VARIANTS,
 ) -> dict[str, dict[str, int]]:
     """Cross-check of the CPU memory method: each variant's forward + backward in a fresh process, resident memory.
 
@@ -274,7 +294,7 @@ def rss_peak_increase(
     """
     context = multiprocessing.get_context("spawn")
     results = {}
-    for name in VARIANTS:
+    for name in variants:
         queue = context.Queue()
         process = context.Process(
             target=_rss_worker, args=(shape, name, batch_size, seq_len, attn_implementation, seed, queue)
@@ -299,7 +319,7 @@ def run_pretraining_benchmark(
     seed: int = 0,
     rss_check_batch_sizes: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """Time and measure the three variants at each batch size; see the module docstring.
+    """Time and measure the variants at each batch size; see the module docstring.
 
     Args:
         shape (`str`): a key of `MODEL_SHAPES`.
@@ -319,7 +339,12 @@ def run_pretraining_benchmark(
     """
     device = torch.device(device)
     repeats = [repeats] * len(batch_sizes) if isinstance(repeats, int) else list(repeats)
-    models = {name: model.to(device).train() for name, model in build_models(shape, attn_implementation, seed).items()}
+    variants = variants_for(device, attn_implementation)
+    models = {
+        name: model.to(device).train()
+        for name, model in build_models(shape, attn_implementation, seed).items()
+        if name in variants
+    }
     vocab_size = models["condenser"].config.vocab_size
     result = {
         "shape": shape,
@@ -341,17 +366,17 @@ def run_pretraining_benchmark(
         }
         optimizers = {name: bu.make_optimizer(model.parameters()) for name, model in models.items()}
         bu.set_seed(seed)
-        passes = {name: make_forward_backward(name, models[name], batch, device, dtype) for name in VARIANTS}
-        steps = {name: make_step(passes[name], optimizers[name]) for name in VARIANTS}
+        passes = {name: make_forward_backward(name, models[name], batch, device, dtype) for name in variants}
+        steps = {name: make_step(passes[name], optimizers[name]) for name in variants}
         for _ in range(warmup):
-            for name in VARIANTS:
+            for name in variants:
                 steps[name](bu.Stopwatch(device))
         memory = {
-            name: bu.step_peak_memory(passes[name], optimizers[name], models[name], batch, device) for name in VARIANTS
+            name: bu.step_peak_memory(passes[name], optimizers[name], models[name], batch, device) for name in variants
         }
         timings = bu.interleaved_timings(steps, device, warmup=0, repeats=batch_repeats, progress=bu.log)
         entry = {"labelled_positions": int((batch["labels"] != -100).sum()), "variants": {}}
-        for name in VARIANTS:
+        for name in variants:
             entry["variants"][name] = {
                 "forward_backward_s": bu.summarize(timings.wall[name]["forward_backward"]),
                 "step_s": bu.summarize(timings.total(name)),
@@ -361,7 +386,9 @@ def run_pretraining_benchmark(
             }
         if device.type == "cpu" and batch_size in rss_check_batch_sizes:
             bu.log(f"[pretraining {shape}] batch {batch_size}: resident-memory cross-check (fresh processes)")
-            entry["rss_check_bytes"] = rss_peak_increase(shape, batch_size, seq_len, attn_implementation, seed)
+            entry["rss_check_bytes"] = rss_peak_increase(
+                shape, batch_size, seq_len, attn_implementation, seed, variants
+            )
         result["batches"][str(batch_size)] = entry
         del optimizers, steps, batch
     return result

@@ -73,6 +73,15 @@ class CondenserConfig(BertConfig):
         late_mlm (`bool`, *optional*, defaults to `True`):
             Whether the pre-training loss adds the ordinary MLM loss on the last layer ("late MLM") to the head MLM
             loss, as in the paper.
+        recompute_attention (`bool`, *optional*, defaults to `True`):
+            Whether [`CondenserForPreTraining`] saves memory in training where the attention kernel would keep every
+            layer's attention probabilities (and dropped-out probabilities) for backward: with `sdpa` on the CPU when
+            attention dropout is on (PyTorch has no fused CPU kernel with dropout) and with `eager` attention. The
+            layers then keep only the queries, keys, values and the dropout's 1-byte keep-mask, and recompute the
+            probabilities in backward (one more matmul and softmax per layer); the dropout masks are the same, so
+            losses and gradients are unchanged up to float rounding. Fused kernels (`sdpa` on GPU, flash, flex) keep
+            no probabilities, and the setting has no effect there, in evaluation and on [`CondenserModel`]. Set
+            `False` to keep the probabilities instead.
 
     The remaining BERT fields (`is_decoder`, `add_cross_attention`, `use_cache`, `classifier_dropout`, ...) are kept
     so that BERT configurations convert losslessly; Condenser is a bidirectional encoder, so `is_decoder` and
@@ -100,6 +109,7 @@ class CondenserConfig(BertConfig):
     skip_from: int = 6
     n_head_layers: int = 2
     late_mlm: bool = True
+    recompute_attention: bool = True
 
     def __post_init__(self, **kwargs):
         # `model_type` is a class attribute; a converted BERT config dict carries "bert", which must not shadow it.

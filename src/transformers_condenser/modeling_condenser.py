@@ -555,6 +555,20 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         # A stable sort on "not needed" lists the needed positions first, in their order.
         return torch.sort((~needed).to(torch.int8), dim=1, stable=True).indices[:, :num_rows]
 
+    def _recomputes_attention(self, hidden_states: torch.Tensor) -> bool:
+        """Whether a training step recomputes the attention core in backward rather than keeping it
+        (`config.recompute_attention`): only where the attention kernel would keep each layer's attention
+        probabilities for backward, i.e. with eager attention, and with sdpa on the CPU when attention dropout is on
+        (PyTorch has no fused CPU kernel with dropout, so sdpa runs its unfused math kernel there). Fused kernels (sdpa
+        on GPU, flash, flex) keep only small statistics and recompute the rest themselves."""
+        if not (self.config.recompute_attention and self.training and torch.is_grad_enabled()):
+            return False
+        implementation = self.config._attn_implementation
+        dropout = self.config.attention_probs_dropout_prob
+        return implementation == "eager" or (
+            implementation == "sdpa" and dropout > 0 and hidden_states.device.type == "cpu"
+        )
+
     def _pretraining_forward(
         self,
         input_ids: torch.Tensor | None,
@@ -610,13 +624,20 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         encoder_attention_mask = create_bidirectional_mask(
             config=self.config, inputs_embeds=embedding_output, attention_mask=attention_mask
         )
-        last_layer = len(self.bert.encoder.layer)
+        # On the direct path (`rows`), where the attention kernel would keep every layer's attention probabilities for
+        # backward, the layers recompute their attention core during backward instead (`config.recompute_attention`).
+        recompute_attention = rows is not None and self._recomputes_attention(embedding_output)
+
+        def run_layer(layer: BertLayer, hidden_states: torch.Tensor, is_last: bool) -> torch.Tensor:
+            if rows is not None and (is_last or recompute_attention):
+                layer_rows = rows if is_last else None
+                return _layer_forward(layer, hidden_states, encoder_attention_mask, layer_rows, recompute_attention)
+            return layer(hidden_states, encoder_attention_mask, **kwargs)
+
+        num_layers = len(self.bert.encoder.layer)
         sequence_output = embedding_output
         for depth, layer in enumerate(self.bert.encoder.layer, start=1):
-            if depth == last_layer and rows is not None:
-                sequence_output = _layer_at_rows(layer, sequence_output, encoder_attention_mask, rows)
-            else:
-                sequence_output = layer(sequence_output, encoder_attention_mask, **kwargs)
+            sequence_output = run_layer(layer, sequence_output, is_last=depth == num_layers)
             if depth == skip_from:
                 skip_hidden_states = sequence_output
         # Row 0 is the CLS position on both paths.
@@ -625,10 +646,7 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         # Head input: the last-layer CLS replaces the early CLS, the other positions keep their early states.
         head_hidden_states = torch.cat([cls_vectors.unsqueeze(1), skip_hidden_states[:, 1:]], dim=1)
         for depth, layer in enumerate(self.head_layers, start=1):
-            if depth == len(self.head_layers) and rows is not None:
-                head_hidden_states = _layer_at_rows(layer, head_hidden_states, encoder_attention_mask, rows)
-            else:
-                head_hidden_states = layer(head_hidden_states, encoder_attention_mask, **kwargs)
+            head_hidden_states = run_layer(layer, head_hidden_states, is_last=depth == len(self.head_layers))
 
         loss = head_mlm_loss = late_mlm_loss = late_logits = None
         if labels is None:
@@ -656,22 +674,32 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         return output, cls_vectors
 
 
-def _layer_at_rows(
-    layer: BertLayer, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None, rows: torch.Tensor
+def _layer_forward(
+    layer: BertLayer,
+    hidden_states: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    rows: torch.Tensor | None = None,
+    recompute_attention: bool = False,
 ) -> torch.Tensor:
-    """`layer(hidden_states, attention_mask)` at the positions `rows` (batch, num_rows) only, computed at those rows.
+    """`layer(hidden_states, attention_mask)`, computed from the layer's own modules and attention backend, with two
+    savings the module call cannot make.
 
-    Every position still serves as key and value; the queries, the attention output block and the feed-forward block
-    run on the selected rows, with the same modules and attention backend as `layer` itself.
+    With `rows` (batch, num_rows), the result is computed at those positions only: every position still serves as key
+    and value, but the queries, the attention output block and the feed-forward block run on the selected rows.
+    With `recompute_attention`, the attention probabilities are not kept for backward but recomputed there from the
+    queries and keys (`_AttentionWithRecomputedProbabilities`): the same dropout masks, so the same values and
+    gradients as the module call up to float rounding.
     """
     attention = layer.attention.self
     batch_size, length, hidden_size = hidden_states.shape
-    queries = hidden_states.gather(1, rows.unsqueeze(-1).expand(-1, -1, hidden_size))
-    if attention_mask is not None and attention_mask.shape[-2] != 1:
-        attention_mask = attention_mask.expand(batch_size, -1, -1, -1)
-        attention_mask = attention_mask.gather(
-            2, rows[:, None, :, None].expand(-1, attention_mask.shape[1], -1, length)
-        )
+    queries = hidden_states
+    if rows is not None:
+        queries = hidden_states.gather(1, rows.unsqueeze(-1).expand(-1, -1, hidden_size))
+        if attention_mask is not None and attention_mask.shape[-2] != 1:
+            attention_mask = attention_mask.expand(batch_size, -1, -1, -1)
+            attention_mask = attention_mask.gather(
+                2, rows[:, None, :, None].expand(-1, attention_mask.shape[1], -1, length)
+            )
 
     def split_heads(states: torch.Tensor) -> torch.Tensor:
         return states.view(batch_size, states.shape[1], -1, attention.attention_head_size).transpose(1, 2)
@@ -679,17 +707,82 @@ def _layer_at_rows(
     attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
         attention.config._attn_implementation, eager_attention_forward
     )
-    context, _ = attention_interface(
-        attention,
+    attention_inputs = (
         split_heads(attention.query(queries)),
         split_heads(attention.key(hidden_states)),
         split_heads(attention.value(hidden_states)),
         attention_mask,
-        dropout=attention.dropout.p if attention.training else 0.0,
-        scaling=attention.scaling,
     )
-    attention_output = layer.attention.output(context.reshape(batch_size, rows.shape[1], -1), queries)
+    dropout = attention.dropout.p if attention.training else 0.0
+    if recompute_attention:
+        context = _AttentionWithRecomputedProbabilities.apply(*attention_inputs, attention.scaling, dropout)
+    else:
+        context, _ = attention_interface(attention, *attention_inputs, dropout=dropout, scaling=attention.scaling)
+    attention_output = layer.attention.output(context.reshape(batch_size, queries.shape[1], -1), queries)
     return layer.feed_forward_chunk(attention_output)
+
+
+class _AttentionWithRecomputedProbabilities(torch.autograd.Function):
+    """Attention (eager's formula: `dropout(softmax(q k^T * scaling + mask)) v`) that keeps only the queries, keys,
+    values and the dropout's keep-mask (1 byte per probability) for backward, and recomputes the probabilities there
+    (one matmul and a softmax).
+
+    Unfused kernels keep the probabilities and the dropped-out probabilities (8 bytes per probability in float32) for
+    backward: on the CPU, where sdpa has no fused kernel with dropout, that is about 90 MiB per BERT-base layer at
+    32 x 128 tokens. The dropout is `nn.functional.dropout`, the call eager attention and sdpa's unfused kernel make,
+    so it draws the same masks from the same random-number stream. The mask is read back from the dropout's output:
+    where a probability is 0 its gradient is 0 whatever the mask says.
+    """
+
+    @staticmethod
+    def _probabilities(query, key, attention_mask, scaling):
+        """Softmax over the keys, computed in float32 from the (possibly half-precision) queries and keys.
+
+        The large intermediate tensors are updated in place: on the CPU every fresh one costs page faults."""
+        scores = torch.matmul(query, key.transpose(-1, -2))
+        scores = scores.float() if scores.dtype != torch.float32 else scores
+        scores.mul_(scaling)
+        if attention_mask is not None:
+            if attention_mask.dtype == torch.bool:
+                scores.masked_fill_(attention_mask.logical_not(), torch.finfo(scores.dtype).min)
+            else:
+                scores.add_(attention_mask)
+        return torch.softmax(scores, dim=-1)
+
+    @staticmethod
+    def forward(ctx, query, key, value, attention_mask, scaling, dropout):
+        """`(batch, heads, queries, head_dim)` inputs, `(batch, queries, heads, head_dim)` output, as the attention
+        functions of transformers' `AttentionInterface` return it."""
+        weights = _AttentionWithRecomputedProbabilities._probabilities(query, key, attention_mask, scaling)
+        weights = weights.to(value.dtype)
+        kept = None
+        if dropout > 0:
+            weights = F.dropout(weights, p=dropout, training=True, inplace=True)
+            kept = weights != 0
+        output = torch.matmul(weights, value)
+        ctx.save_for_backward(query, key, value, attention_mask, kept)
+        ctx.scaling, ctx.dropout = scaling, dropout
+        return output.transpose(1, 2).contiguous()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        query, key, value, attention_mask, kept = ctx.saved_tensors
+        probabilities = _AttentionWithRecomputedProbabilities._probabilities(query, key, attention_mask, ctx.scaling)
+        grad_output = grad_output.transpose(1, 2)
+        # The forward's dropped-out weights, and the gradient with respect to them and then to the probabilities.
+        weights = probabilities.to(value.dtype)
+        grad_weights = torch.matmul(grad_output, value.transpose(-1, -2)).float()
+        if kept is not None:
+            weights = (weights * kept).mul_(1 / (1 - ctx.dropout))
+            grad_weights.mul_(kept).mul_(1 / (1 - ctx.dropout))
+        grad_value = torch.matmul(weights.transpose(-1, -2), grad_output)
+        del weights
+        # Softmax backward, in float32 and in place: p * (g - sum(g * p)).
+        grad_scores = grad_weights.sub_((grad_weights * probabilities).sum(dim=-1, keepdim=True))
+        grad_scores = grad_scores.mul_(probabilities).mul_(ctx.scaling).to(query.dtype)
+        grad_query = torch.matmul(grad_scores, key)
+        grad_key = torch.matmul(grad_scores.transpose(-1, -2), query)
+        return grad_query, grad_key, grad_value, None, None, None
 
 
 class _AllGatherWithGradient(torch.autograd.Function):

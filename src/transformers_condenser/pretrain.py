@@ -75,6 +75,13 @@ class ModelArguments:
     late_mlm: bool | None = field(
         default=None, metadata={"help": "Add the last-layer MLM loss; default: the config's (True)."}
     )
+    recompute_attention: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Recompute the attention probabilities in backward where the attention kernel would keep them (CPU "
+            "training, eager attention): less memory, same results; default: the config's (True)."
+        },
+    )
     cocondenser: bool = field(
         default=False,
         metadata={
@@ -117,7 +124,7 @@ def _load_model(model_args: ModelArguments, tokenizer) -> CondenserForPreTrainin
     model_class = CoCondenserForPreTraining if model_args.cocondenser else CondenserForPreTraining
     overrides = {
         name: value
-        for name in ("skip_from", "n_head_layers", "late_mlm")
+        for name in ("skip_from", "n_head_layers", "late_mlm", "recompute_attention")
         if (value := getattr(model_args, name)) is not None
     }
     if model_args.model_name_or_path is not None:

@@ -84,6 +84,20 @@ class CudaPreTrainingStepTest(unittest.TestCase):
                 loss, gradients = loss_and_gradients(gpu_model, on("cuda", batch))
                 assert_same_step(loss, gradients, expected_loss, expected_gradients, atol=1e-4)
 
+    def test_recomputed_attention_on_gpu_equals_kept_attention_on_cpu(self) -> None:
+        # Eager attention in training mode recomputes its probabilities in backward on any device
+        # (`recompute_attention`); without dropout both devices compute the same function.
+        for model_class in MODEL_CLASSES:
+            with self.subTest(model=model_class.__name__):
+                cpu_model = build(model_class, attn="eager").train()
+                cpu_model.config.recompute_attention = False
+                gpu_model = copy.deepcopy(cpu_model).to("cuda")
+                gpu_model.config.recompute_attention = True
+                batch = span_batch()
+                expected_loss, expected_gradients = loss_and_gradients(cpu_model, batch)
+                loss, gradients = loss_and_gradients(gpu_model, on("cuda", batch))
+                assert_same_step(loss, gradients, expected_loss, expected_gradients, atol=1e-4)
+
     def test_loss_rows_path_equals_full_path_on_gpu(self) -> None:
         # With labels, the last layers run at the CLS + labelled rows only; asking for the hidden states runs them on
         # every position. Both must give the same loss and gradients, here with device tensors for the row indices.

@@ -11,7 +11,8 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""The fast training paths: mixed-precision autocast (bf16 and fp16) and a compiled training step.
+"""The fast and lean training paths: mixed-precision autocast (bf16 and fp16), a compiled training step and the
+attention recomputation that saves memory on the CPU (`recompute_attention`).
 
 Each path must give the loss and gradients of the plain float32 eager step (within the precision of the path), for
 Condenser and coCondenser alike.
@@ -45,6 +46,31 @@ def build(model_class: type[CondenserForPreTraining], **config_overrides) -> Con
 def pairs_batch(vocab_size: int, seed: int = 0) -> dict[str, torch.Tensor]:
     """Four padded rows: two documents x two spans for coCondenser, four sequences for Condenser."""
     return make_pretraining_batch(vocab_size, lengths=[12, 8, 5, 10], seq_len=12, seed=seed)
+
+
+def with_recompute_attention(model: CondenserForPreTraining, recompute: bool) -> CondenserForPreTraining:
+    """A copy of `model` (same weights, same mode) with `config.recompute_attention = recompute`."""
+    twin = copy.deepcopy(model)
+    twin.config.recompute_attention = recompute
+    return twin
+
+
+def attention_shaped_saved_tensors(model: CondenserForPreTraining, batch: dict) -> list[torch.dtype]:
+    """dtypes of the tensors that autograd keeps for backward during `model(**batch)` and that have the shape of
+    attention probabilities, `(batch, heads, queries, keys)` with one key per position; then runs the backward."""
+    batch_size, length = batch["input_ids"].shape
+    heads = model.config.num_attention_heads
+    dtypes = []
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.dim() == 4 and tensor.shape[:2] == (batch_size, heads) and tensor.shape[-1] == length:
+            dtypes.append(tensor.dtype)
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss = model(**batch).loss
+    loss.backward()
+    return dtypes
 
 
 def loss_and_gradients(model: CondenserForPreTraining, batch: dict, **autocast) -> tuple[torch.Tensor, dict]:
@@ -110,3 +136,101 @@ class CompiledTrainingStepTest(unittest.TestCase):
         self.assertFalse(torch.equal(eager_losses[0], eager_losses[-1]))
         for (name, actual), expected in zip(compiled_model.named_parameters(), eager.parameters()):
             assert_close(actual, expected, atol=1e-5, msg=name)
+
+
+class RecomputedAttentionTest(unittest.TestCase):
+    """`recompute_attention`: where the attention kernel would keep every layer's attention probabilities for backward
+    (sdpa on the CPU with dropout, eager), training recomputes them in backward instead, with the same dropout masks:
+    losses and gradients are those of keeping them (up to float rounding), the random-number state afterwards the
+    same."""
+
+    @parameterized.expand(
+        [
+            (f"{name}_{backend}", model_class, backend)
+            for name, model_class in MODEL_CLASSES
+            for backend in ("sdpa", "eager")
+        ]
+    )
+    def test_training_step_with_dropout_is_unchanged_and_keeps_no_attention_probabilities(
+        self, _, model_class, backend
+    ) -> None:
+        # Training mode with BERT's attention and hidden dropout (0.1): the recomputation must replay the masks.
+        model = build(model_class, attention_probs_dropout_prob=0.1, hidden_dropout_prob=0.1).train()
+        model.set_attn_implementation(backend)
+        batch = pairs_batch(model.config.vocab_size)
+        results = {}
+        for recompute in (False, True):
+            twin = with_recompute_attention(model, recompute)
+            torch.manual_seed(1)
+            loss, gradients = loss_and_gradients(twin, batch)
+            results[recompute] = (loss, gradients, torch.get_rng_state())
+
+        (kept_loss, kept_gradients, kept_rng), (loss, gradients, rng) = results[False], results[True]
+        # The same dropout masks (drawn from the same stream, which ends in the same state): equal up to float32
+        # rounding, relative to the values (gradients here reach about 8).
+        torch.testing.assert_close(loss, kept_loss, rtol=1e-5, atol=1e-6)
+        for name, gradient in kept_gradients.items():
+            torch.testing.assert_close(gradients[name], gradient, rtol=1e-5, atol=1e-5, msg=name)
+        self.assertTrue(torch.equal(rng, kept_rng), "the recomputation left the random-number state elsewhere")
+        # Dropout was on: another seed gives another loss (so the agreement above compared two equal dropout draws).
+        torch.manual_seed(2)
+        self.assertGreater((loss_and_gradients(model, batch)[0] - kept_loss).abs().item(), 1e-3)
+
+        # What the setting is for: of the attention-probability-shaped tensors, backward keeps only the dropout's
+        # boolean keep-masks (one per layer, 4 backbone + 2 head layers), where it otherwise keeps the probabilities
+        # (and for sdpa's math kernel the dropped-out probabilities too) in floating point.
+        torch.manual_seed(1)
+        self.assertEqual(
+            attention_shaped_saved_tensors(with_recompute_attention(model, True), batch), [torch.bool] * 6
+        )
+        torch.manual_seed(1)
+        kept = attention_shaped_saved_tensors(with_recompute_attention(model, False), batch)
+        self.assertGreaterEqual(sum(dtype.is_floating_point for dtype in kept), 6)
+
+    @parameterized.expand(
+        [(f"{name}_{dtype}", model_class, dtype) for name, model_class in MODEL_CLASSES for dtype in ("bf16", "fp16")]
+    )
+    def test_autocast_training_step_with_recomputed_attention_follows_the_float32_step(
+        self, _, model_class, dtype
+    ) -> None:
+        # Under autocast the recomputation receives half-precision queries, keys and values; with the same dropout
+        # masks its step follows the float32 step that keeps the probabilities.
+        model = build(model_class, attention_probs_dropout_prob=0.1, hidden_dropout_prob=0.1).train()
+        batch = pairs_batch(model.config.vocab_size)
+        torch.manual_seed(1)
+        expected_loss, expected_gradients = loss_and_gradients(with_recompute_attention(model, False), batch)
+        torch.manual_seed(1)
+        autocast = {"device_type": "cpu", "dtype": {"bf16": torch.bfloat16, "fp16": torch.float16}[dtype]}
+        loss, gradients = loss_and_gradients(with_recompute_attention(model, True), batch, **autocast)
+        assert_low_precision_step_follows(loss, gradients, expected_loss, expected_gradients)
+
+    @parameterized.expand(
+        [
+            ("sdpa_cpu_dropout", "sdpa", "cpu", 0.1, True),
+            ("sdpa_cpu_no_dropout", "sdpa", "cpu", 0.0, False),  # sdpa's fused CPU kernel keeps nothing to save
+            ("sdpa_other_device", "sdpa", "meta", 0.1, False),  # fused accelerator kernels neither
+            ("eager_cpu", "eager", "cpu", 0.0, True),  # eager keeps its softmax output, dropout or not
+            ("eager_other_device", "eager", "meta", 0.1, True),
+        ]
+    )
+    def test_recomputes_only_where_the_attention_kernel_keeps_probabilities(
+        self, _, backend, device, dropout, expected
+    ) -> None:
+        model = build(CondenserForPreTraining, attention_probs_dropout_prob=dropout).train()
+        model.set_attn_implementation(backend)
+        hidden_states = torch.empty(1, 1, model.config.hidden_size, device=device)
+        self.assertIs(model._recomputes_attention(hidden_states), expected)
+        if expected:
+            # Never in evaluation, without autograd, or when switched off.
+            self.assertFalse(model.eval()._recomputes_attention(hidden_states))
+            model.train()
+            with torch.no_grad():
+                self.assertFalse(model._recomputes_attention(hidden_states))
+            model.config.recompute_attention = False
+            self.assertFalse(model._recomputes_attention(hidden_states))
+
+    def test_setting_is_saved_with_the_config_and_defaults_to_true(self) -> None:
+        model = build(CondenserForPreTraining)
+        self.assertIs(model.config.recompute_attention, True)
+        model.config.recompute_attention = False
+        self.assertIs(type(model.config).from_dict(model.config.to_dict()).recompute_attention, False)
