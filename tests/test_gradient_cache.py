@@ -163,6 +163,26 @@ class GradientCacheStepTest(unittest.TestCase):
             cosine = torch.nn.functional.cosine_similarity(actual[name].flatten(), grad.flatten(), dim=0)
             self.assertGreater(cosine.item(), 0.99, name)
 
+    def test_bfloat16_autocast_single_chunk_equals_uncached_step_with_dropout(self) -> None:
+        # Training on the CPU recomputes the attention probabilities (`recompute_attention`): the cache's first pass
+        # (without gradient) and its replay must take that same path, or their values differ by bf16 rounding.
+        model = tiny_model(dropout=0.1).train()
+        cached_model = copy.deepcopy(model)
+        batch = span_batch()
+        torch.manual_seed(3)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            outputs = model(**batch)
+        outputs.loss.backward()
+        torch.manual_seed(3)
+        cached = gradient_cache_step(
+            cached_model,
+            batch,
+            chunk_size=batch["input_ids"].shape[0],
+            forward_context=lambda: torch.autocast("cpu", dtype=torch.bfloat16),
+        )
+        torch.testing.assert_close(cached.contrastive_loss, outputs.contrastive_loss.detach(), atol=1e-5, rtol=0)
+        assert_same_gradients(self, cached_model, model, atol=1e-4)
+
     def test_invalid_arguments_raise(self) -> None:
         model = tiny_model()
         batch = span_batch()

@@ -79,9 +79,10 @@ class CondenserConfig(BertConfig):
             attention dropout is on (PyTorch has no fused CPU kernel with dropout) and with `eager` attention. The
             layers then keep only the queries, keys, values and the dropout's 1-byte keep-mask, and recompute the
             probabilities in backward (one more matmul and softmax per layer); the dropout masks are the same, so
-            losses and gradients are unchanged up to float rounding. Fused kernels (`sdpa` on GPU, flash, flex) keep
-            no probabilities, and the setting has no effect there, in evaluation and on [`CondenserModel`]. Set
-            `False` to keep the probabilities instead.
+            losses and gradients are unchanged up to float rounding. The layers then run their sub-modules directly,
+            so forward hooks registered on the `BertLayer` modules themselves do not fire. Fused kernels (`sdpa` on
+            GPU, flash, flex) keep no probabilities, and the setting has no effect there, in evaluation mode and on
+            [`CondenserModel`]. Set `False` to keep the probabilities instead.
 
     The remaining BERT fields (`is_decoder`, `add_cross_attention`, `use_cache`, `classifier_dropout`, ...) are kept
     so that BERT configurations convert losslessly; Condenser is a bidirectional encoder, so `is_decoder` and

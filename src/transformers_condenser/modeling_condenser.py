@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import distributed as dist
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 from transformers import PreTrainedModel
 from transformers import initialization as init
@@ -556,12 +557,15 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         return torch.sort((~needed).to(torch.int8), dim=1, stable=True).indices[:, :num_rows]
 
     def _recomputes_attention(self, hidden_states: torch.Tensor) -> bool:
-        """Whether a training step recomputes the attention core in backward rather than keeping it
+        """Whether training recomputes the attention probabilities in backward rather than keeping them
         (`config.recompute_attention`): only where the attention kernel would keep each layer's attention
         probabilities for backward, i.e. with eager attention, and with sdpa on the CPU when attention dropout is on
         (PyTorch has no fused CPU kernel with dropout, so sdpa runs its unfused math kernel there). Fused kernels (sdpa
-        on GPU, flash, flex) keep only small statistics and recompute the rest themselves."""
-        if not (self.config.recompute_attention and self.training and torch.is_grad_enabled()):
+        on GPU, flash, flex) keep only small statistics and recompute the rest themselves.
+
+        Training forwards without gradient take the same path, so that the gradient cache's first pass (no gradient)
+        and its replay (with gradient) compute the same values."""
+        if not (self.config.recompute_attention and self.training):
             return False
         implementation = self.config._attn_implementation
         dropout = self.config.attention_probs_dropout_prob
@@ -736,11 +740,11 @@ class _AttentionWithRecomputedProbabilities(torch.autograd.Function):
 
     @staticmethod
     def _probabilities(query, key, attention_mask, scaling):
-        """Softmax over the keys, computed in float32 from the (possibly half-precision) queries and keys.
+        """Softmax over the keys, computed in float32 (or float64) from the (possibly half-precision) queries and keys.
 
         The large intermediate tensors are updated in place: on the CPU every fresh one costs page faults."""
         scores = torch.matmul(query, key.transpose(-1, -2))
-        scores = scores.float() if scores.dtype != torch.float32 else scores
+        scores = scores.to(torch.promote_types(scores.dtype, torch.float32))
         scores.mul_(scaling)
         if attention_mask is not None:
             if attention_mask.dtype == torch.bool:
@@ -754,28 +758,30 @@ class _AttentionWithRecomputedProbabilities(torch.autograd.Function):
         """`(batch, heads, queries, head_dim)` inputs, `(batch, queries, heads, head_dim)` output, as the attention
         functions of transformers' `AttentionInterface` return it."""
         weights = _AttentionWithRecomputedProbabilities._probabilities(query, key, attention_mask, scaling)
-        weights = weights.to(value.dtype)
         kept = None
         if dropout > 0:
+            # On the full-precision probabilities, as eager attention (whose additive mask promotes them) does.
             weights = F.dropout(weights, p=dropout, training=True, inplace=True)
             kept = weights != 0
-        output = torch.matmul(weights, value)
+        output = torch.matmul(weights.to(value.dtype), value)
         ctx.save_for_backward(query, key, value, attention_mask, kept)
         ctx.scaling, ctx.dropout = scaling, dropout
         return output.transpose(1, 2).contiguous()
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_output):
         query, key, value, attention_mask, kept = ctx.saved_tensors
         probabilities = _AttentionWithRecomputedProbabilities._probabilities(query, key, attention_mask, ctx.scaling)
         grad_output = grad_output.transpose(1, 2)
         # The forward's dropped-out weights, and the gradient with respect to them and then to the probabilities.
-        weights = probabilities.to(value.dtype)
-        grad_weights = torch.matmul(grad_output, value.transpose(-1, -2)).float()
+        weights = probabilities
+        grad_weights = torch.matmul(grad_output, value.transpose(-1, -2)).to(probabilities.dtype)
         if kept is not None:
-            weights = (weights * kept).mul_(1 / (1 - ctx.dropout))
-            grad_weights.mul_(kept).mul_(1 / (1 - ctx.dropout))
-        grad_value = torch.matmul(weights.transpose(-1, -2), grad_output)
+            keep_scale = 1 / (1 - ctx.dropout) if ctx.dropout < 1 else 0.0
+            weights = (weights * kept).mul_(keep_scale)
+            grad_weights.mul_(kept).mul_(keep_scale)
+        grad_value = torch.matmul(weights.to(value.dtype).transpose(-1, -2), grad_output)
         del weights
         # Softmax backward, in float32 and in place: p * (g - sum(g * p)).
         grad_scores = grad_weights.sub_((grad_weights * probabilities).sum(dim=-1, keepdim=True))

@@ -27,6 +27,7 @@ import warnings
 import torch
 
 from tests.models.condenser.test_cocondenser import span_batch, tiny_config
+from tests.models.condenser.test_training_paths import attention_shaped_saved_tensors
 from tests.models.condenser.training_helpers import (
     assert_close,
     assert_low_precision_step_follows,
@@ -84,19 +85,25 @@ class CudaPreTrainingStepTest(unittest.TestCase):
                 loss, gradients = loss_and_gradients(gpu_model, on("cuda", batch))
                 assert_same_step(loss, gradients, expected_loss, expected_gradients, atol=1e-4)
 
-    def test_recomputed_attention_on_gpu_equals_kept_attention_on_cpu(self) -> None:
-        # Eager attention in training mode recomputes its probabilities in backward on any device
-        # (`recompute_attention`); without dropout both devices compute the same function.
+    def test_recomputed_attention_on_gpu_equals_kept_attention(self) -> None:
+        # Eager attention in training recomputes its probabilities in backward on any device (`recompute_attention`):
+        # with dropout, on the GPU, it must draw the masks the kept path draws and give its loss and gradients, and
+        # keep only boolean masks of attention shape for backward.
         for model_class in MODEL_CLASSES:
             with self.subTest(model=model_class.__name__):
-                cpu_model = build(model_class, attn="eager").train()
-                cpu_model.config.recompute_attention = False
-                gpu_model = copy.deepcopy(cpu_model).to("cuda")
-                gpu_model.config.recompute_attention = True
-                batch = span_batch()
-                expected_loss, expected_gradients = loss_and_gradients(cpu_model, batch)
-                loss, gradients = loss_and_gradients(gpu_model, on("cuda", batch))
+                kept_model = build(model_class, dropout=0.1, attn="eager").train().to("cuda")
+                kept_model.config.recompute_attention = False
+                model = copy.deepcopy(kept_model)
+                model.config.recompute_attention = True
+                batch = on("cuda", span_batch())
+                torch.manual_seed(1)
+                expected_loss, expected_gradients = loss_and_gradients(kept_model, batch)
+                torch.manual_seed(1)
+                loss, gradients = loss_and_gradients(model, batch)
                 assert_same_step(loss, gradients, expected_loss, expected_gradients, atol=1e-4)
+                torch.manual_seed(1)
+                saved = attention_shaped_saved_tensors(model, batch)
+                self.assertTrue(saved and all(dtype == torch.bool for dtype in saved), saved)
 
     def test_loss_rows_path_equals_full_path_on_gpu(self) -> None:
         # With labels, the last layers run at the CLS + labelled rows only; asking for the hidden states runs them on

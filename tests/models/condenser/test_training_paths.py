@@ -24,7 +24,11 @@ import unittest
 import torch
 from parameterized import parameterized
 
-from transformers_condenser.modeling_condenser import CoCondenserForPreTraining, CondenserForPreTraining
+from transformers_condenser.modeling_condenser import (
+    CoCondenserForPreTraining,
+    CondenserForPreTraining,
+    _AttentionWithRecomputedProbabilities,
+)
 
 from .test_pretraining_condenser import build_pretraining_model, make_pretraining_batch
 from .training_helpers import assert_close, assert_low_precision_step_follows, sgd_training_losses
@@ -221,13 +225,49 @@ class RecomputedAttentionTest(unittest.TestCase):
         hidden_states = torch.empty(1, 1, model.config.hidden_size, device=device)
         self.assertIs(model._recomputes_attention(hidden_states), expected)
         if expected:
-            # Never in evaluation, without autograd, or when switched off.
+            # Training without gradient takes the same path (the gradient cache's first pass must compute what its
+            # replay computes); evaluation does not, nor the switched-off setting.
+            with torch.no_grad():
+                self.assertTrue(model._recomputes_attention(hidden_states))
             self.assertFalse(model.eval()._recomputes_attention(hidden_states))
             model.train()
-            with torch.no_grad():
-                self.assertFalse(model._recomputes_attention(hidden_states))
             model.config.recompute_attention = False
             self.assertFalse(model._recomputes_attention(hidden_states))
+
+    @parameterized.expand(
+        [
+            (f"{mask}_{dropout}", mask, dropout)
+            for mask in ("none", "bool", "additive", "fewer_queries")
+            for dropout in (0.0, 0.3)
+        ]
+    )
+    def test_recomputed_attention_gradients_pass_gradcheck_in_float64(self, _, mask, dropout) -> None:
+        generator = torch.Generator().manual_seed(0)
+        batch, heads, queries, keys, head_dim = 2, 3, 5, 5, 4
+        if mask == "fewer_queries":
+            queries = 2  # the row-selected last layers: fewer queries than keys
+        shape = (batch, heads, queries, head_dim)
+        query = torch.randn(shape, generator=generator, dtype=torch.float64, requires_grad=True)
+        key, value = (
+            torch.randn((batch, heads, keys, head_dim), generator=generator, dtype=torch.float64, requires_grad=True)
+            for _ in range(2)
+        )
+        padding = torch.ones(batch, 1, queries, keys, dtype=torch.bool)
+        padding[1, ..., 3:] = False
+        attention_mask = {
+            "none": None,
+            "bool": padding,
+            "fewer_queries": padding,
+            "additive": torch.zeros(padding.shape, dtype=torch.float64).masked_fill(~padding, -1e9),
+        }[mask]
+
+        def attention(query, key, value):
+            # The same dropout masks at every evaluation gradcheck makes.
+            with torch.random.fork_rng():
+                torch.manual_seed(0)
+                return _AttentionWithRecomputedProbabilities.apply(query, key, value, attention_mask, 0.5, dropout)
+
+        self.assertTrue(torch.autograd.gradcheck(attention, (query, key, value)))
 
     def test_setting_is_saved_with_the_config_and_defaults_to_true(self) -> None:
         model = build(CondenserForPreTraining)
