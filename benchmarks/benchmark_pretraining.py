@@ -178,10 +178,10 @@ def build_models(shape: str, attn_implementation: str, seed: int) -> dict[str, n
     return {"condenser": condenser, "condenser_keep_attention": keep_attention, "original": original, "floor": floor}
 
 
-def variants_for(device: torch.device, attn_implementation: str) -> tuple[str, ...]:
-    """The variants worth measuring: `condenser_keep_attention` only where `recompute_attention` changes anything
-    (eager attention, or sdpa on the CPU; fused GPU kernels keep no attention probabilities to recompute)."""
-    if device.type == "cpu" or attn_implementation == "eager":
+def variants_for(condenser: CondenserForPreTraining, device: torch.device) -> tuple[str, ...]:
+    """The variants worth measuring: `condenser_keep_attention` only where `recompute_attention` changes anything, as
+    the model itself decides it (eager attention, or sdpa on the CPU; fused GPU kernels keep no probabilities)."""
+    if condenser.train()._recomputes_attention(torch.empty(0, device=device)):
         return VARIANTS
     return tuple(name for name in VARIANTS if name != "condenser_keep_attention")
 
@@ -339,12 +339,9 @@ def run_pretraining_benchmark(
     """
     device = torch.device(device)
     repeats = [repeats] * len(batch_sizes) if isinstance(repeats, int) else list(repeats)
-    variants = variants_for(device, attn_implementation)
-    models = {
-        name: model.to(device).train()
-        for name, model in build_models(shape, attn_implementation, seed).items()
-        if name in variants
-    }
+    models = build_models(shape, attn_implementation, seed)
+    variants = variants_for(models["condenser"], device)
+    models = {name: model.to(device).train() for name, model in models.items() if name in variants}
     vocab_size = models["condenser"].config.vocab_size
     result = {
         "shape": shape,
