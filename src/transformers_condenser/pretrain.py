@@ -42,6 +42,12 @@ from .configuration_condenser import CondenserConfig
 from .file_utils import atomic_update
 from .modeling_condenser import CondenserForPreTraining
 from .trainer import CondenserTrainer, CondenserTrainingArguments
+from .utils_import import extra_imports
+
+
+# Read by `_load_dataset`; imported here so that the tool fails at start-up, not after building the model.
+with extra_imports("pretraining"):
+    import datasets  # noqa: F401
 
 
 logger = hf_logging.get_logger(__name__)

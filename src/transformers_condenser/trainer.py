@@ -42,6 +42,12 @@ from transformers.utils import logging
 from .collators import DataCollatorForCoCondenser, DataCollatorForCondenser
 from .gradient_cache import gradient_cache_step
 from .modeling_condenser import CoCondenserForPreTraining
+from .utils_import import extra_imports
+
+
+# `Trainer` needs accelerate (it imports it only when installed and fails when it starts training).
+with extra_imports("pretraining"):
+    from accelerate.utils import DistributedType
 
 
 logger = logging.get_logger(__name__)
@@ -51,12 +57,6 @@ TRAINING_ARGS_JSON_NAME = "training_args.json"
 # The masking collator's random state before the next training batch, saved in each checkpoint (one file per process
 # under data parallelism, as `Trainer` does for `rng_state.pth`).
 COLLATOR_RNG_STATE_NAME = "collator_rng_state"
-
-
-try:
-    from accelerate.utils import DistributedType
-except ImportError:  # Trainer itself requires accelerate; this only keeps the module importable for the docs.
-    DistributedType = None
 
 
 def _check_chunk_size(chunk_size: int | None) -> None:
