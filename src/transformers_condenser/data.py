@@ -36,21 +36,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.compute as pc
-from datasets import (
-    Dataset,
-    DatasetDict,
-    Features,
-    IterableDataset,
-    IterableDatasetDict,
-    List,
-    Value,
-    load_from_disk,
-)
 from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging
 
 from .file_utils import atomic_directory
+from .utils_import import extra_imports
+
+
+with extra_imports("pretraining"):
+    import pyarrow.compute as pc
+    from datasets import (
+        Dataset,
+        DatasetDict,
+        Features,
+        IterableDataset,
+        IterableDatasetDict,
+        List,
+        Value,
+        load_from_disk,
+    )
 
 
 logger = logging.get_logger(__name__)
@@ -142,7 +146,8 @@ def sentence_starts(text: str, language: str = "en") -> list[int]:
     ['Dr.', 'It']
     ```
     """
-    import sentencex
+    with extra_imports("pretraining"):
+        import sentencex
 
     starts, position = [], 0
     for segment in sentencex.segment(language, text):

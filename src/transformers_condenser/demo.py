@@ -38,6 +38,14 @@ from .configuration_condenser import CondenserConfig
 from .data import prepare_dataset
 from .file_utils import atomic_directory
 from .modeling_condenser import CondenserForPreTraining
+from .utils_import import extra_imports
+
+
+# The demo pre-trains (its `.data` import needs the `pretraining` extra), then scores and plots retrieval: check the
+# `evaluation` extra now rather than after pre-training.
+with extra_imports("evaluation"):
+    import ir_measures  # noqa: F401
+    import matplotlib  # noqa: F401
 
 
 # Standard-library modules whose docstrings make the demo corpus: always installed, never downloaded.

@@ -41,6 +41,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .utils_import import extra_imports
+
 
 logger = logging.getLogger(__name__)
 
@@ -415,7 +417,8 @@ def compute_metrics(
     {'MRR@10': 0.75, 'R@1': 0.5, 'R@2': 1.0}
     ```
     """
-    import ir_measures
+    with extra_imports("evaluation"):
+        import ir_measures
 
     depth = _ranking_depth(k_values, mrr_cutoff)
     if isinstance(scores_or_run, Mapping):
@@ -555,8 +558,9 @@ def _save_figure(figure: Any, path: str | os.PathLike) -> Path:
 
 def _new_figure(width: float, height: float) -> tuple[Any, Any]:
     """A figure on matplotlib's Agg canvas, without pyplot (no global state, no display needed) and its axes."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    with extra_imports("evaluation"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
     figure = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(figure)
