@@ -29,23 +29,26 @@ VERSION = re.search(
     r'^__version__ = "([^"]+)"', (HERE / "src" / "transformers_condenser" / "__init__.py").read_text(), re.M
 ).group(1)
 
+# The core: what loading and running a checkpoint needs. safetensors and tokenizers are imported directly (weights,
+# the demo's tokenizer); their floors are those of the oldest transformers above.
 install_requires = [
     "torch>=2.13",
     "transformers>=5.23,<6",
+    "safetensors>=0.8",
     "huggingface_hub>=1.31,<3",
-    # Pre-training: data preparation, sentence splitting, Trainer, retrieval metrics and plots.
-    "datasets>=5.2,<6",
-    "sentencex>=1.0.32,<2",
-    "accelerate>=1.15,<2",
-    "ir-measures>=0.4.3,<0.5",
-    "matplotlib>=3.8",
+    "tokenizers>=0.23.1",
 ]
 
 extras = {}
+# Pre-training: data preparation (Arrow datasets, sentence splitting), `Trainer` (accelerate) and its loss plots.
+extras["pretraining"] = ["datasets>=5.2,<6", "sentencex>=1.0.32,<2", "accelerate>=1.15,<2", "matplotlib>=3.8"]
+# Retrieval evaluation: metrics (MRR@10, Recall@k) and plots.
+extras["evaluation"] = ["ir-measures>=0.4.3,<0.5", "matplotlib>=3.8"]
 extras["sentence-transformers"] = ["sentence-transformers>=6.2,<7"]
-extras["testing"] = ["pytest>=8", "pytest-xdist>=3", "parameterized>=0.9", "hypothesis>=6", "tokenizers>=0.21"]
+extras["all"] = sorted(set(extras["pretraining"] + extras["evaluation"] + extras["sentence-transformers"]))
+extras["testing"] = ["pytest>=8", "pytest-xdist>=3", "parameterized>=0.9", "hypothesis>=6"]
 extras["quality"] = ["ruff>=0.15"]
-extras["dev"] = extras["testing"] + extras["quality"] + extras["sentence-transformers"]
+extras["dev"] = extras["all"] + extras["testing"] + extras["quality"]
 
 setup(
     name="transformers-condenser",
