@@ -16,39 +16,84 @@
 Importing this package registers the Condenser classes with transformers' Auto classes, so that
 `AutoConfig`, `AutoModel` and `AutoModelForPreTraining` load Condenser checkpoints (`model_type: "condenser"`).
 Registration is idempotent: importing twice is harmless.
+
+Everything else is imported on first use, as transformers does: `import transformers_condenser` loads only the
+configuration and the models (torch and transformers), never the optional dependencies of pre-training or evaluation
+(`datasets`, `accelerate`, `ir_measures`, `matplotlib`...; see the extras in `setup.py`). A name whose extra is
+missing raises an `ImportError` that gives the `pip install` command.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoTokenizer, BertTokenizer
+import sys
+from typing import TYPE_CHECKING
 
-from .collators import DataCollatorForCoCondenser, DataCollatorForCondenser, detect_word_boundary
+from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoTokenizer, BertTokenizer
+from transformers.utils import _LazyModule
+
 from .configuration_condenser import CondenserConfig
-from .conversion import convert_original_checkpoint, export_to_bert
-from .data import PreparationReport, pack_sentences, prepare_dataset, sentence_starts
-from .evaluation import (
-    RetrievalTask,
-    build_docstring_retrieval_task,
-    compute_metrics,
-    encode_texts,
-    evaluate_retrieval,
-    plot_loss_curves,
-    plot_retrieval_comparison,
-)
-from .gradient_cache import gradient_cache_step
-from .model_card import write_model_card
-from .modeling_condenser import (
-    CoCondenserForPreTraining,
-    CoCondenserForPreTrainingOutput,
-    CondenserForPreTraining,
-    CondenserForPreTrainingOutput,
-    CondenserModel,
-    CondenserPreTrainedModel,
-    contrastive_span_loss,
-)
-from .sentence_transformers_export import save_as_sentence_transformer
-from .trainer import CondenserTrainer, CondenserTrainingArguments
+from .modeling_condenser import CondenserForPreTraining, CondenserModel
 
 
 __version__ = "0.1.0.dev0"
+
+# Each module with the public names it defines (transformers' `_import_structure`); the package imports a module
+# (other than the two above, needed for the registration below) on first use of one of its names.
+_import_structure = {
+    "configuration_condenser": ["CondenserConfig"],
+    "modeling_condenser": [
+        "CondenserForPreTraining",
+        "CondenserForPreTrainingOutput",
+        "CondenserModel",
+        "CondenserPreTrainedModel",
+    ],
+    "loss_condenser": ["contrastive_span_loss"],
+    "collators": ["DataCollatorForCoCondenser", "DataCollatorForCondenser", "detect_word_boundary"],
+    "conversion": ["convert_original_checkpoint", "export_to_bert"],
+    "data": ["PreparationReport", "pack_sentences", "prepare_dataset", "sentence_starts"],
+    "evaluation": [
+        "RetrievalTask",
+        "build_docstring_retrieval_task",
+        "compute_metrics",
+        "encode_texts",
+        "evaluate_retrieval",
+        "plot_loss_curves",
+        "plot_retrieval_comparison",
+    ],
+    "gradient_cache": ["gradient_cache_step"],
+    "model_card": ["write_model_card"],
+    "sentence_transformers_export": ["save_as_sentence_transformer"],
+    "trainer": ["CondenserTrainer", "CondenserTrainingArguments"],
+}
+
+# The same names, literally, for static analysis (type checkers, IDEs, linters).
+__all__ = [
+    "CondenserConfig",
+    "CondenserForPreTraining",
+    "CondenserForPreTrainingOutput",
+    "CondenserModel",
+    "CondenserPreTrainedModel",
+    "contrastive_span_loss",
+    "DataCollatorForCoCondenser",
+    "DataCollatorForCondenser",
+    "detect_word_boundary",
+    "convert_original_checkpoint",
+    "export_to_bert",
+    "PreparationReport",
+    "pack_sentences",
+    "prepare_dataset",
+    "sentence_starts",
+    "RetrievalTask",
+    "build_docstring_retrieval_task",
+    "compute_metrics",
+    "encode_texts",
+    "evaluate_retrieval",
+    "plot_loss_curves",
+    "plot_retrieval_comparison",
+    "gradient_cache_step",
+    "write_model_card",
+    "save_as_sentence_transformer",
+    "CondenserTrainer",
+    "CondenserTrainingArguments",
+]
 
 AutoConfig.register(CondenserConfig.model_type, CondenserConfig, exist_ok=True)
 AutoModel.register(CondenserConfig, CondenserModel, exist_ok=True)
@@ -60,34 +105,34 @@ CondenserConfig.register_for_auto_class("AutoConfig")
 CondenserModel.register_for_auto_class("AutoModel")
 CondenserForPreTraining.register_for_auto_class("AutoModelForPreTraining")
 
-__all__ = [
-    "CoCondenserForPreTraining",
-    "CoCondenserForPreTrainingOutput",
-    "CondenserTrainer",
-    "CondenserTrainingArguments",
-    "contrastive_span_loss",
-    "gradient_cache_step",
-    "CondenserConfig",
-    "DataCollatorForCoCondenser",
-    "DataCollatorForCondenser",
-    "PreparationReport",
-    "RetrievalTask",
-    "build_docstring_retrieval_task",
-    "compute_metrics",
-    "detect_word_boundary",
-    "encode_texts",
-    "evaluate_retrieval",
-    "pack_sentences",
-    "plot_loss_curves",
-    "plot_retrieval_comparison",
-    "prepare_dataset",
-    "sentence_starts",
-    "CondenserForPreTraining",
-    "CondenserForPreTrainingOutput",
-    "CondenserModel",
-    "CondenserPreTrainedModel",
-    "convert_original_checkpoint",
-    "export_to_bert",
-    "save_as_sentence_transformer",
-    "write_model_card",
-]
+if TYPE_CHECKING:
+    from .collators import DataCollatorForCoCondenser, DataCollatorForCondenser, detect_word_boundary
+    from .conversion import convert_original_checkpoint, export_to_bert
+    from .data import PreparationReport, pack_sentences, prepare_dataset, sentence_starts
+    from .evaluation import (
+        RetrievalTask,
+        build_docstring_retrieval_task,
+        compute_metrics,
+        encode_texts,
+        evaluate_retrieval,
+        plot_loss_curves,
+        plot_retrieval_comparison,
+    )
+    from .gradient_cache import gradient_cache_step
+    from .loss_condenser import contrastive_span_loss
+    from .model_card import write_model_card
+    from .modeling_condenser import CondenserForPreTrainingOutput, CondenserPreTrainedModel
+    from .sentence_transformers_export import save_as_sentence_transformer
+    from .trainer import CondenserTrainer, CondenserTrainingArguments
+else:
+    _lazy_module = _LazyModule(
+        __name__,
+        globals()["__file__"],
+        _import_structure,
+        module_spec=__spec__,
+        extra_objects={"__version__": __version__},
+    )
+    # `_LazyModule` also lists the submodules in `__all__`; the public API is the names alone.
+    _lazy_module.__all__ = __all__
+    _lazy_module.__doc__ = __doc__
+    sys.modules[__name__] = _lazy_module
