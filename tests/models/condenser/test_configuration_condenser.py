@@ -11,7 +11,7 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Tests of `CondenserConfig`: the common config checks plus its defaults and validation."""
+"""Tests of `CondenserConfig`: transformers' own `ConfigTester` plus Condenser's defaults and validation."""
 
 import json
 import os
@@ -22,8 +22,16 @@ import unittest
 from parameterized import parameterized
 from transformers import BertConfig
 
-from tests.test_configuration_common import ConfigTester
+from tests.models.condenser.testing_utils import (
+    TINY_CONFIG_FIELDS,
+    TRANSFORMERS_TESTS_AVAILABLE,
+    TRANSFORMERS_TESTS_MISSING,
+)
 from transformers_condenser import CondenserConfig
+
+
+if TRANSFORMERS_TESTS_AVAILABLE:
+    from transformers_tests.test_configuration_common import ConfigTester
 
 
 # google-bert/bert-base-uncased's published config.json: the values the Condenser paper's backbone uses.
@@ -46,23 +54,15 @@ BERT_BASE_UNCASED = {
 
 
 class CondenserConfigTest(unittest.TestCase):
-    def setUp(self):
-        self.config_tester = ConfigTester(
+    @unittest.skipUnless(TRANSFORMERS_TESTS_AVAILABLE, TRANSFORMERS_TESTS_MISSING)
+    def test_config(self):
+        # Every Condenser field set to a non-default value, so that the round trips would notice a dropped one.
+        config_tester = ConfigTester(
             self,
             config_class=CondenserConfig,
-            vocab_size=99,
-            hidden_size=32,
-            num_hidden_layers=4,
-            num_attention_heads=4,
-            intermediate_size=37,
-            max_position_embeddings=64,
-            skip_from=2,
-            n_head_layers=1,
-            late_mlm=False,
+            **{**TINY_CONFIG_FIELDS, "late_mlm": False, "sparse_prediction": False, "cocondenser": True},
         )
-
-    def test_config_passes_common_checks(self):
-        self.config_tester.run_common_tests()
+        config_tester.run_common_tests()
 
     def test_defaults_are_bert_base_uncased(self):
         config = CondenserConfig()
@@ -81,6 +81,8 @@ class CondenserConfigTest(unittest.TestCase):
         self.assertEqual(config.skip_from, 6)
         self.assertEqual(config.n_head_layers, 2)
         self.assertIs(config.late_mlm, True)
+        self.assertIs(config.sparse_prediction, True)
+        self.assertIs(config.cocondenser, False)
         self.assertEqual(config.model_type, "condenser")
 
     @parameterized.expand(
