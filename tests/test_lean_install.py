@@ -114,6 +114,9 @@ def test_missing_extras_name_their_pip_install_command():
             "transformers_condenser.compute_metrics({{'q': {{'d': 1.0}}}}, {{'q': {{'d': 1}}}})",
         )
     }}
+    # condenser-pretrain again, with accelerate installed and only datasets missing: its own check must say so.
+    del sys.modules["accelerate"]
+    result["errors"]["pretrain without datasets"] = import_error("from transformers_condenser.pretrain import main")
     print(json.dumps(result))
     """
     result = run_python(script)
@@ -127,6 +130,7 @@ def test_missing_extras_name_their_pip_install_command():
         assert message is not None, f"`{statement}` did not fail without the extras"
         expected = evaluation if "compute_metrics" in statement else pretraining
         assert expected in message, f"`{statement}` failed with: {message}"
+    assert "`datasets`" in result["errors"]["pretrain without datasets"]
 
 
 def read_setup_arguments() -> dict:

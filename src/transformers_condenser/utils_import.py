@@ -47,10 +47,11 @@ def extra_imports(extra: str) -> Iterator[None]:
     try:
         yield
     except ModuleNotFoundError as error:
-        if error.name is None or error.name.split(".")[0] == __name__.split(".")[0]:
+        missing = (error.name or "").partition(".")[0]
+        if not missing or missing == __name__.partition(".")[0]:
             raise  # a bug in this package, not a missing extra
         raise ImportError(
-            f"This feature of {DISTRIBUTION_NAME} needs `{error.name}`, which is not installed. It comes with the "
+            f"This feature of {DISTRIBUTION_NAME} needs `{missing}`, which is not installed. It comes with the "
             f"`{extra}` extra: {extra_install_command(extra)}",
-            name=error.name,
+            name=missing,
         ) from error
