@@ -32,7 +32,7 @@ from tests.models.condenser.test_cocondenser import span_batch, tiny_config, tin
 from transformers_condenser import CondenserForPreTraining
 from transformers_condenser import gradient_cache as gradient_cache_module
 from transformers_condenser.gradient_cache import gradient_cache_step
-from transformers_condenser.modeling_condenser import contrastive_span_loss
+from transformers_condenser.loss_condenser import contrastive_span_loss
 from transformers_condenser.trainer import CondenserTrainer, CondenserTrainingArguments
 
 
@@ -160,12 +160,17 @@ class GradientCacheStepTest(unittest.TestCase):
         actual, expected = gradients(cached_model), gradients(model)
         for name, grad in expected.items():
             self.assertTrue(torch.isfinite(actual[name]).all(), name)
+            if name.endswith("attention.self.key.bias"):
+                # Adding a bias to every key shifts a query's scores by a constant, which the softmax ignores: this
+                # gradient is 0 in exact arithmetic and bf16 rounding noise here, with no direction to compare.
+                continue
             cosine = torch.nn.functional.cosine_similarity(actual[name].flatten(), grad.flatten(), dim=0)
             self.assertGreater(cosine.item(), 0.99, name)
 
     def test_bfloat16_autocast_single_chunk_equals_uncached_step_with_dropout(self) -> None:
-        # Training on the CPU recomputes the attention probabilities (`recompute_attention`): the cache's first pass
-        # (without gradient) and its replay must take that same path, or their values differ by bf16 rounding.
+        # Training on the CPU recomputes the attention probabilities (the default "sdpa_recompute" attention): the
+        # cache's first pass (without gradient) and its replay must take that same path, or their values differ by
+        # bf16 rounding.
         model = tiny_model(dropout=0.1).train()
         cached_model = copy.deepcopy(model)
         batch = span_batch()
@@ -294,9 +299,9 @@ class CondenserTrainerTest(unittest.TestCase):
 
     def test_condenser_model_takes_the_default_path(self) -> None:
         torch.manual_seed(0)
-        model = CondenserForPreTraining(tiny_config())
+        model = CondenserForPreTraining(tiny_config(cocondenser=False))
         with tempfile.TemporaryDirectory() as directory:
-            with self.assertRaisesRegex(ValueError, "CoCondenserForPreTraining"):
+            with self.assertRaisesRegex(ValueError, "cocondenser=True"):
                 train_one_step(copy.deepcopy(model), directory, gradient_cache_chunk_size=2)
             trainer = train_one_step(model, directory)
         self.assertTrue(torch.isfinite(torch.tensor(trainer.state.log_history[-1]["train_loss"])))

@@ -390,10 +390,10 @@ def test_save_pretrained_with_push_to_hub_uploads_the_card(
 
 
 def test_push_to_hub_keeps_the_repository_card_and_says_so(fake_hub: FakeHubApi, tiny_model: CondenserForPreTraining):
-    from transformers_condenser import modeling_condenser
+    from transformers_condenser import hub_mixin
 
     fake_hub.remote_card = "---\nlicense: mit\n---\n\n# A card written by hand\n"
-    with mock.patch.object(modeling_condenser.logger, "info") as info:
+    with mock.patch.object(hub_mixin.logger, "info") as info:
         tiny_model.push_to_hub(REPO_ID)
     assert "A card written by hand" in fake_hub.commits[0]["README.md"].decode()
     assert any(

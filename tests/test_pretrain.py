@@ -85,12 +85,13 @@ def test_cocondenser_warm_start_with_gradient_cache(workspace: dict[str, Path]):
     flags = ["--model_name_or_path", str(workspace["bert"]), "--skip_from", "2", "--cocondenser"]
     flags += ["--train_dir", str(workspace["spans"]), "--output_dir", str(output_dir), "--max_steps", "2"]
     flags += ["--gradient_cache_chunk_size", "3", "--gradient_accumulation_steps", "2"]
-    # The other runs train with the default (recomputed attention); this one keeps the probabilities.
-    flags += ["--recompute_attention", "false"]
+    # The other runs train with the defaults (sdpa_recompute attention, sparse prediction); this one with sdpa and
+    # dense logits.
+    flags += ["--attn_implementation", "sdpa", "--sparse_prediction", "false"]
     assert main(flags + COMMON_FLAGS) == 0
     model = CondenserForPreTraining.from_pretrained(output_dir)
     assert model.config.skip_from == 2
-    assert model.config.recompute_attention is False
+    assert model.config.cocondenser is True and model.config.sparse_prediction is False
     bert = BertForMaskedLM.from_pretrained(workspace["bert"])
     # Warm-started and trained: the backbone moved away from the BERT it started from.
     assert not torch.equal(model.bert.embeddings.word_embeddings.weight, bert.bert.embeddings.word_embeddings.weight)

@@ -40,7 +40,6 @@ from tests.models.condenser.test_conversion import _CreatesFileWhenUnpickled, wr
 from tests.test_hub import place_in_hub_cache
 from tests.test_pretrain import COMMON_FLAGS, workspace  # noqa: F401 (a fixture used below)
 from transformers_condenser import (
-    CoCondenserForPreTraining,
     CondenserConfig,
     CondenserForPreTraining,
     CondenserModel,
@@ -182,7 +181,9 @@ LOADERS: dict[str, Callable[[dict[str, Path], Path], object]] = {
     "AutoModelForPreTraining": lambda folders, out: AutoModelForPreTraining.from_pretrained(folders["condenser"]),
     "CondenserModel": lambda folders, out: CondenserModel.from_pretrained(folders["condenser"]),
     "CondenserForPreTraining": lambda folders, out: CondenserForPreTraining.from_pretrained(folders["condenser"]),
-    "CoCondenserForPreTraining": lambda folders, out: CoCondenserForPreTraining.from_pretrained(folders["condenser"]),
+    "CondenserForPreTraining(cocondenser=True)": lambda folders, out: CondenserForPreTraining.from_pretrained(
+        folders["condenser"], cocondenser=True
+    ),
     "warm start from a BERT": lambda folders, out: CondenserForPreTraining.from_pretrained(
         folders["bert"], skip_from=2
     ),

@@ -73,16 +73,17 @@ class CondenserConfig(BertConfig):
         late_mlm (`bool`, *optional*, defaults to `True`):
             Whether the pre-training loss adds the ordinary MLM loss on the last layer ("late MLM") to the head MLM
             loss, as in the paper.
-        recompute_attention (`bool`, *optional*, defaults to `True`):
-            Whether [`CondenserForPreTraining`] saves memory in training where the attention kernel would keep every
-            layer's attention probabilities (and dropped-out probabilities) for backward: with `sdpa` on the CPU when
-            attention dropout is on (PyTorch has no fused CPU kernel with dropout) and with `eager` attention. The
-            layers then keep only the queries, keys, values and the dropout's 1-byte keep-mask, and recompute the
-            probabilities in backward (one more matmul and softmax per layer); the dropout masks are the same, so
-            losses and gradients are unchanged up to float rounding. The layers then run their sub-modules directly,
-            so forward hooks registered on the `BertLayer` modules themselves do not fire. Fused kernels (`sdpa` on
-            GPU, flash, flex) keep no probabilities, and the setting has no effect there, in evaluation mode and on
-            [`CondenserModel`]. Set `False` to keep the probabilities instead.
+        sparse_prediction (`bool`, *optional*, defaults to `True`):
+            Whether [`CondenserForPreTraining`], given `labels`, computes vocabulary logits only at the labelled
+            positions (`logits` of shape `(num_labelled, vocab_size)`) and runs its last backbone layer and last head
+            layer only at the CLS and labelled positions: the losses are the same, and no
+            `(batch_size, sequence_length, vocab_size)` tensor is built. As ModernBERT's field of the same name, but on
+            by default: the pre-training model exists to be trained, and at BERT-base size the dense logits dominate
+            the step. Set `False` for logits at every position. Without `labels`, logits are always dense.
+        cocondenser (`bool`, *optional*, defaults to `False`):
+            Whether [`CondenserForPreTraining`] is coCondenser: given `labels`, it adds the corpus-level contrastive
+            loss between the last-layer CLS vectors of the two spans of each document (batches of span pairs
+            `[d1s1, d1s2, d2s1, d2s2, ...]`). Adds no weights: Condenser and coCondenser checkpoints are the same.
 
     The remaining BERT fields (`is_decoder`, `add_cross_attention`, `use_cache`, `classifier_dropout`, ...) are kept
     so that BERT configurations convert losslessly; Condenser is a bidirectional encoder, so `is_decoder` and
@@ -110,13 +111,16 @@ class CondenserConfig(BertConfig):
     skip_from: int = 6
     n_head_layers: int = 2
     late_mlm: bool = True
-    recompute_attention: bool = True
+    sparse_prediction: bool = True
+    cocondenser: bool = False
 
     def __post_init__(self, **kwargs):
         # `model_type` is a class attribute; a converted BERT config dict carries "bert", which must not shadow it.
         kwargs.pop("model_type", None)
         # Fields of transformers 4.x BERT configs (e.g. the original Condenser releases) that 5.x BERT layers dropped.
         kwargs.pop("gradient_checkpointing", None)
+        # Saved by transformers-condenser before 0.1: now the "sdpa_recompute" attention implementation.
+        kwargs.pop("recompute_attention", None)
         position_embedding_type = kwargs.pop("position_embedding_type", "absolute")
         if position_embedding_type != "absolute":
             raise ValueError(

@@ -36,7 +36,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .modeling_condenser import CoCondenserForPreTrainingOutput, contrastive_span_loss
+from .loss_condenser import contrastive_span_loss
+from .modeling_condenser import CondenserForPreTrainingOutput
 
 
 def _batch_size(inputs: Mapping[str, Any]) -> int:
@@ -90,7 +91,8 @@ def gradient_cache_step(
     backward: Callable[[torch.Tensor], None] | None = None,
     no_sync: Callable[[], contextlib.AbstractContextManager] | None = None,
     forward_context: Callable[[], contextlib.AbstractContextManager] | None = None,
-) -> CoCondenserForPreTrainingOutput:
+    gather: bool = False,
+) -> CondenserForPreTrainingOutput:
     """Forward and backward of one coCondenser batch, `chunk_size` sequences at a time.
 
     Accumulates into the parameters' `.grad` the gradient of
@@ -106,7 +108,7 @@ def gradient_cache_step(
       not the same draw. Afterwards the random state is where one forward pass over the batch would have left it.
     - Chunks may split a pair of spans (chunk size 1 works): the contrastive loss is computed from the cached vectors
       of the whole batch, never per chunk. The batch itself must be pairs `[d1s1, d1s2, d2s1, d2s2, ...]`.
-    - Distributed training: the contrastive loss uses the spans of every process as negatives (see
+    - Distributed training: with `gather=True`, the contrastive loss uses the spans of every process as negatives (see
       [`contrastive_span_loss`]); wrap `model` in DDP and pass it as it is. Every process must run the same number of
       chunks (same local batch size), since each forward of a DDP model and the gradient synchronisation are collective.
       Gradient synchronisation happens in the last chunk only: the others run inside `no_sync`.
@@ -117,7 +119,7 @@ def gradient_cache_step(
 
     Args:
         model (`nn.Module`):
-            A [`CoCondenserForPreTraining`], possibly wrapped (DDP, `accelerate`): it is called as
+            A [`CondenserForPreTraining`] with `config.cocondenser`, possibly wrapped (DDP, `accelerate`): it is called as
             `model(**chunk, compute_contrastive_loss=False, num_items_in_batch=...)` and must return `loss` (the MLM
             loss) and `cls_vectors`.
         inputs (`Mapping[str, Any]`):
@@ -140,9 +142,11 @@ def gradient_cache_step(
             Defaults to `model.no_sync` when the model has it (DDP), else nothing.
         forward_context (`Callable[[], AbstractContextManager]`, *optional*):
             Context manager factory entered around every forward pass (an autocast context, for instance).
+        gather (`bool`, *optional*, defaults to `False`):
+            Use the spans of all processes as negatives (a collective: every process must take the step).
 
     Returns:
-        [`CoCondenserForPreTrainingOutput`]: `loss`, `head_mlm_loss`, `late_mlm_loss` and `contrastive_loss` of the
+        [`CondenserForPreTrainingOutput`]: `loss`, `head_mlm_loss`, `late_mlm_loss` and `contrastive_loss` of the
         whole batch (unscaled, detached) and the detached `cls_vectors`; no logits.
 
     Example:
@@ -151,11 +155,11 @@ def gradient_cache_step(
     >>> import torch
     >>> from transformers_condenser import CondenserConfig
     >>> from transformers_condenser.gradient_cache import gradient_cache_step
-    >>> from transformers_condenser.modeling_condenser import CoCondenserForPreTraining
+    >>> from transformers_condenser.modeling_condenser import CondenserForPreTraining
 
     >>> config = CondenserConfig(vocab_size=100, hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
-    ...     intermediate_size=37, skip_from=2)
-    >>> model = CoCondenserForPreTraining(config)
+    ...     intermediate_size=37, skip_from=2, cocondenser=True)
+    >>> model = CondenserForPreTraining(config)
     >>> input_ids = torch.randint(5, 100, (8, 12))  # 4 documents x 2 spans
     >>> labels = torch.full_like(input_ids, -100)
     >>> labels[:, 3] = input_ids[:, 3]
@@ -191,7 +195,7 @@ def gradient_cache_step(
     )
     chunks = _split(inputs, batch_size, chunk_size)
 
-    def run(chunk: dict[str, Any]) -> CoCondenserForPreTrainingOutput:
+    def run(chunk: dict[str, Any]) -> CondenserForPreTrainingOutput:
         with forward_context():
             return model(**chunk, compute_contrastive_loss=False, num_items_in_batch=num_items_in_batch)
 
@@ -205,7 +209,7 @@ def gradient_cache_step(
     # 2. The contrastive loss of the batch (gathered over processes) and its gradient w.r.t. the CLS vectors.
     cls_vectors = torch.cat(cls_chunks).float().requires_grad_()
     with torch.enable_grad():
-        contrastive_loss = contrastive_span_loss(cls_vectors)
+        contrastive_loss = contrastive_span_loss(cls_vectors, gather=gather)
         (cls_gradient,) = torch.autograd.grad(contrastive_loss * contrastive_loss_scale, cls_vectors)
 
     # 3. Each chunk again, with gradient and its own dropout masks: MLM + <cached gradient, CLS>.
@@ -227,7 +231,7 @@ def gradient_cache_step(
     loss = (
         head_mlm_loss + contrastive_loss if late_mlm_loss is None else head_mlm_loss + late_mlm_loss + contrastive_loss
     )
-    return CoCondenserForPreTrainingOutput(
+    return CondenserForPreTrainingOutput(
         loss=loss,
         head_mlm_loss=head_mlm_loss,
         late_mlm_loss=late_mlm_loss,

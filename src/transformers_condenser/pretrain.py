@@ -81,11 +81,19 @@ class ModelArguments:
     late_mlm: bool | None = field(
         default=None, metadata={"help": "Add the last-layer MLM loss; default: the config's (True)."}
     )
-    recompute_attention: bool | None = field(
+    sparse_prediction: bool | None = field(
         default=None,
         metadata={
-            "help": "Recompute the attention probabilities in backward where the attention kernel would keep them (CPU "
-            "training, eager attention): less memory, same results; default: the config's (True)."
+            "help": "Compute logits only at the masked positions and run the last backbone and head layers only at "
+            "the rows the losses read (same losses, faster); default: the config's (True)."
+        },
+    )
+    attn_implementation: str | None = field(
+        default=None,
+        metadata={
+            "help": "Attention backend: sdpa_recompute (sdpa that recomputes the attention probabilities in backward "
+            "where sdpa would keep them, CPU training with dropout: less memory, same results), sdpa, eager, "
+            "flex_attention or flash_attention_2; default: sdpa_recompute."
         },
     )
     cocondenser: bool = field(
@@ -125,26 +133,28 @@ class CondenserPretrainingArguments(CondenserTrainingArguments):
 
 def _load_model(model_args: ModelArguments, tokenizer) -> CondenserForPreTraining:
     """Warm-start, resume or build the pre-training model the arguments describe."""
-    from .modeling_condenser import CoCondenserForPreTraining
-
-    model_class = CoCondenserForPreTraining if model_args.cocondenser else CondenserForPreTraining
     overrides = {
         name: value
-        for name in ("skip_from", "n_head_layers", "late_mlm", "recompute_attention")
+        for name in ("skip_from", "n_head_layers", "late_mlm", "sparse_prediction")
         if (value := getattr(model_args, name)) is not None
     }
+    # The dataset's mode follows the flag, so the flag decides, also for a checkpoint saved by the other mode.
+    overrides["cocondenser"] = model_args.cocondenser
     if model_args.model_name_or_path is not None:
         config = CondenserConfig.from_pretrained(model_args.model_name_or_path, **overrides)
-        return model_class.from_pretrained(model_args.model_name_or_path, config=config)
+        return CondenserForPreTraining.from_pretrained(
+            model_args.model_name_or_path, config=config, attn_implementation=model_args.attn_implementation
+        )
     if model_args.config_name is None:
         raise ValueError("Pass --model_name_or_path (a BERT or Condenser checkpoint) or --config_name.")
     config = CondenserConfig.from_pretrained(model_args.config_name, **overrides)
+    config._attn_implementation = model_args.attn_implementation
     if config.vocab_size != len(tokenizer):
         raise ValueError(
             f"The config's vocab_size ({config.vocab_size}) differs from the tokenizer's ({len(tokenizer)}); "
             "set vocab_size in the config to the tokenizer's size."
         )
-    return model_class(config)
+    return CondenserForPreTraining(config)
 
 
 def _load_dataset(path: str | None, mode: str):

@@ -13,8 +13,10 @@
 # limitations under the License.
 """`Trainer` for Condenser and coCondenser pre-training, with coCondenser's gradient cache.
 
-[`CondenserTrainer`] is transformers' `Trainer` with one change, in `training_step`, for [`CoCondenserForPreTraining`]:
-the contrastive loss is weighted correctly under gradient accumulation and data parallelism, and with
+[`CondenserTrainer`] is transformers' `Trainer` with one change, in `training_step`, for coCondenser
+([`CondenserForPreTraining`] with `config.cocondenser`): the contrastive loss is computed here, over the spans of all
+processes under data parallelism (the model's forward never communicates), weighted correctly under gradient
+accumulation and data parallelism, and with
 `gradient_cache_chunk_size` the batch runs through [`~gradient_cache.gradient_cache_step`]. Plain Condenser models take
 `Trainer`'s own path unchanged. For every model, checkpoints also hold the masking collator's random state, so that a
 resumed run masks its batches as the uninterrupted run would have, and no saved folder holds a pickle.
@@ -41,7 +43,8 @@ from transformers.utils import logging
 
 from .collators import DataCollatorForCoCondenser, DataCollatorForCondenser
 from .gradient_cache import gradient_cache_step
-from .modeling_condenser import CoCondenserForPreTraining
+from .loss_condenser import contrastive_span_loss
+from .modeling_condenser import CondenserForPreTraining
 from .utils_import import extra_imports
 
 
@@ -139,15 +142,17 @@ class _TrainingCollator:
 
 
 class CondenserTrainer(Trainer):
-    """[`~transformers.Trainer`] for [`CondenserForPreTraining`] and [`CoCondenserForPreTraining`].
+    """[`~transformers.Trainer`] for Condenser and coCondenser pre-training ([`CondenserForPreTraining`]).
 
-    For a coCondenser model, each training step back-propagates
+    For a coCondenser model (`config.cocondenser`), each training step back-propagates
     `s_mlm * (head_mlm_loss + late_mlm_loss) + contrastive_loss / gradient_accumulation_steps`, where `s_mlm` is what
     `Trainer` applies to a loss normalised by `num_items_in_batch` (the labelled positions of all accumulated
     micro-batches, of all processes with `average_tokens_across_devices`: `s_mlm` is then the number of processes, so
     that DDP's averaging yields the global mean) or `1 / gradient_accumulation_steps` without it. The contrastive loss
-    is a mean per micro-batch, and its gradient is already summed over processes (see [`contrastive_span_loss`]), so
-    it is only divided by the accumulation steps. `Trainer`'s default `compute_loss` path would instead multiply it
+    is a mean per micro-batch computed here from the model's `cls_vectors`, with the spans of all processes as
+    negatives when there are several (`contrastive_span_loss(..., gather=True)`); its gradient is then already summed
+    over processes, so it is only divided by the accumulation steps. Evaluation calls the model as it is: its
+    contrastive loss there uses each process's own spans. `Trainer`'s default `compute_loss` path would instead multiply it
     by the number of processes and never divide it by the accumulation steps.
 
     With `args.gradient_cache_chunk_size` set (see [`CondenserTrainingArguments`]), the step runs through
@@ -274,11 +279,13 @@ class CondenserTrainer(Trainer):
         if self._training_collator is not None:
             self._training_collator.batch_trained()
         chunk_size = self.gradient_cache_chunk_size
-        if not isinstance(self.accelerator.unwrap_model(model), CoCondenserForPreTraining):
+        unwrapped = self.accelerator.unwrap_model(model)
+        if not (isinstance(unwrapped, CondenserForPreTraining) and unwrapped.config.cocondenser):
             if chunk_size is not None:
                 raise ValueError(
-                    "`gradient_cache_chunk_size` is set, but the gradient cache only applies to "
-                    f"CoCondenserForPreTraining, not {type(self.accelerator.unwrap_model(model)).__name__}."
+                    "`gradient_cache_chunk_size` is set, but the gradient cache only applies to coCondenser "
+                    f"(CondenserForPreTraining with `config.cocondenser=True`), not {type(unwrapped).__name__} with "
+                    f"cocondenser={getattr(unwrapped.config, 'cocondenser', None)}."
                 )
             return super().training_step(model, inputs, num_items_in_batch)
         if self.args.n_gpu > 1:
@@ -297,11 +304,13 @@ class CondenserTrainer(Trainer):
             num_items_in_batch = None
         mlm_loss_scale, contrastive_loss_scale = self._loss_scales(num_items_in_batch)
         loss_kwargs = {} if num_items_in_batch is None else {"num_items_in_batch": num_items_in_batch}
+        gather = self.args.world_size > 1
 
         if chunk_size is None:
             with self.compute_loss_context_manager():
-                outputs = model(**inputs, **loss_kwargs)
-            loss = self._scaled_loss(outputs, mlm_loss_scale, contrastive_loss_scale)
+                outputs = model(**inputs, **loss_kwargs, compute_contrastive_loss=False)
+                contrastive_loss = contrastive_span_loss(outputs.cls_vectors, gather=gather)
+            loss = self._scaled_loss(outputs, mlm_loss_scale, contrastive_loss, contrastive_loss_scale)
             del inputs
             self._backward(loss)
         else:
@@ -315,8 +324,9 @@ class CondenserTrainer(Trainer):
                 backward=self._backward,
                 no_sync=lambda: self._no_sync_chunk(model),
                 forward_context=self.compute_loss_context_manager,
+                gather=gather,
             )
-            loss = self._scaled_loss(outputs, mlm_loss_scale, contrastive_loss_scale)
+            loss = self._scaled_loss(outputs, mlm_loss_scale, outputs.contrastive_loss, contrastive_loss_scale)
             del inputs
         return loss.detach()
 
@@ -332,12 +342,14 @@ class CondenserTrainer(Trainer):
         return mlm_loss_scale, 1.0 / accumulation_steps
 
     @staticmethod
-    def _scaled_loss(outputs: Any, mlm_loss_scale: float, contrastive_loss_scale: float) -> torch.Tensor:
-        """`mlm_loss_scale * (head + late MLM) + contrastive_loss_scale * contrastive` from a coCondenser output."""
+    def _scaled_loss(
+        outputs: Any, mlm_loss_scale: float, contrastive_loss: torch.Tensor, contrastive_loss_scale: float
+    ) -> torch.Tensor:
+        """`mlm_loss_scale * (head + late MLM) + contrastive_loss_scale * contrastive` for a coCondenser batch."""
         mlm_loss = outputs.head_mlm_loss
         if outputs.late_mlm_loss is not None:
             mlm_loss = mlm_loss + outputs.late_mlm_loss
-        return mlm_loss * mlm_loss_scale + outputs.contrastive_loss * contrastive_loss_scale
+        return mlm_loss * mlm_loss_scale + contrastive_loss * contrastive_loss_scale
 
     def _backward(self, loss: torch.Tensor) -> None:
         """`accelerator.backward`, with `Trainer`'s DeepSpeed setting (the loss is already scaled for accumulation)."""

@@ -13,13 +13,14 @@
 # limitations under the License.
 """coCondenser's contrastive loss (SPEC §2) and the promises SPEC §6 makes over the original code.
 
-`CoCondenserForPreTraining` adds to Condenser a span-pair contrastive loss over the global batch. Proved here: the loss
+coCondenser (`CondenserForPreTraining` with `config.cocondenser`) adds to Condenser a span-pair contrastive loss over the global batch. Proved here: the loss
 equals a reference written out by hand; self-similarity is excluded; each process's vectors sit at its global rank
 (not `LOCAL_RANK`); no buffer depends on the batch size (checkpoints are Condenser's); and with torch.distributed on
 2 CPU processes (gloo, DDP) the loss and the gradient of every parameter equal one process on the concatenated batch,
 with and without the gradient cache. The 2-process run happens once per test class and each test reads its results.
 """
 
+import datetime
 import os
 import socket
 import tempfile
@@ -33,11 +34,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from transformers_condenser import CondenserConfig, CondenserForPreTraining
 from transformers_condenser.gradient_cache import gradient_cache_step
-from transformers_condenser.modeling_condenser import (
-    CoCondenserForPreTraining,
-    CoCondenserForPreTrainingOutput,
-    contrastive_span_loss,
-)
+from transformers_condenser.loss_condenser import contrastive_span_loss
+from transformers_condenser.modeling_condenser import CondenserForPreTrainingOutput
 
 
 WORLD_SIZE = 2
@@ -45,8 +43,9 @@ GLOBAL_BATCH = 8  # 4 documents x 2 spans; 4 spans per process
 ATOL = 1e-5
 
 
-def tiny_config(dropout: float = 0.0) -> CondenserConfig:
+def tiny_config(dropout: float = 0.0, cocondenser: bool = True) -> CondenserConfig:
     return CondenserConfig(
+        cocondenser=cocondenser,
         vocab_size=100,
         hidden_size=32,
         num_hidden_layers=4,
@@ -59,9 +58,9 @@ def tiny_config(dropout: float = 0.0) -> CondenserConfig:
     )
 
 
-def tiny_model(dropout: float = 0.0, seed: int = 0) -> CoCondenserForPreTraining:
+def tiny_model(dropout: float = 0.0, seed: int = 0) -> CondenserForPreTraining:
     torch.manual_seed(seed)
-    return CoCondenserForPreTraining(tiny_config(dropout))
+    return CondenserForPreTraining(tiny_config(dropout))
 
 
 def span_batch(batch_size: int = GLOBAL_BATCH, length: int = 10, seed: int = 1) -> dict[str, torch.Tensor]:
@@ -114,16 +113,18 @@ def _distributed_worker(rank: int, port: int, result_dir: str) -> None:
         local = {key: value[rank * per_process : (rank + 1) * per_process] for key, value in batch.items()}
         results = {}
 
-        outputs = ddp_model(**local, num_items_in_batch=global_items)
-        ((outputs.head_mlm_loss + outputs.late_mlm_loss) * WORLD_SIZE + outputs.contrastive_loss).backward()
+        # As CondenserTrainer does: the forward computes the MLM losses, the gathered contrastive loss is computed here.
+        outputs = ddp_model(**local, num_items_in_batch=global_items, compute_contrastive_loss=False)
+        contrastive_loss = contrastive_span_loss(outputs.cls_vectors, gather=True)
+        ((outputs.head_mlm_loss + outputs.late_mlm_loss) * WORLD_SIZE + contrastive_loss).backward()
         results["uncached"] = {
-            "losses": [outputs.head_mlm_loss.item(), outputs.late_mlm_loss.item(), outputs.contrastive_loss.item()],
+            "losses": [outputs.head_mlm_loss.item(), outputs.late_mlm_loss.item(), contrastive_loss.item()],
             "grads": {name: param.grad.clone() for name, param in model.named_parameters()},
         }
         for chunk_size in (1, 3):
             model.zero_grad(set_to_none=True)
             outputs = gradient_cache_step(
-                ddp_model, local, chunk_size, num_items_in_batch=global_items, mlm_loss_scale=WORLD_SIZE
+                ddp_model, local, chunk_size, num_items_in_batch=global_items, mlm_loss_scale=WORLD_SIZE, gather=True
             )
             results[f"cached_{chunk_size}"] = {
                 "losses": [
@@ -139,12 +140,43 @@ def _distributed_worker(rank: int, port: int, result_dir: str) -> None:
         vectors = torch.randn(GLOBAL_BATCH, 5, generator=generator)
         own = slice(0, 2) if rank == 0 else slice(2, GLOBAL_BATCH)
         local_vectors = vectors[own].clone().requires_grad_()
-        loss = contrastive_span_loss(local_vectors)
+        loss = contrastive_span_loss(local_vectors, gather=True)
         loss.backward()
         results["uneven"] = {"loss": loss.detach(), "grad": local_vectors.grad}
         torch.save(results, os.path.join(result_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
+
+
+def _rank_zero_forward_worker(rank: int, port: int, result_dir: str) -> None:
+    """One of 2 gloo processes; only rank 0 runs a coCondenser forward with labels (an evaluation on the main process,
+    say) while rank 1 waits at a barrier. A collective inside the forward would make both time out."""
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=WORLD_SIZE,
+        timeout=datetime.timedelta(seconds=30),
+    )
+    try:
+        if rank == 0:
+            outputs = tiny_model().eval()(**span_batch())
+            torch.save(outputs.loss.detach(), os.path.join(result_dir, "loss.pt"))
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+class ForwardOnOneProcessTest(unittest.TestCase):
+    def test_forward_with_labels_on_rank_zero_alone_does_not_wait_for_other_processes(self) -> None:
+        with tempfile.TemporaryDirectory() as result_dir:
+            torch.multiprocessing.spawn(
+                _rank_zero_forward_worker, args=(free_port(), result_dir), nprocs=WORLD_SIZE, join=True
+            )
+            loss = torch.load(os.path.join(result_dir, "loss.pt"), weights_only=True)
+        # The loss of the local batch alone, as one process computes it.
+        torch.testing.assert_close(loss, tiny_model().eval()(**span_batch()).loss.detach(), atol=ATOL, rtol=0)
 
 
 class CoCondenserDistributedTest(unittest.TestCase):
@@ -270,7 +302,7 @@ class ContrastiveSpanLossTest(unittest.TestCase):
         for patch in patches:
             patch.start()
         try:
-            loss = contrastive_span_loss(local_leaf)
+            loss = contrastive_span_loss(local_leaf, gather=True)
             loss.backward()
         finally:
             for patch in reversed(patches):
@@ -296,7 +328,7 @@ class CoCondenserForPreTrainingTest(unittest.TestCase):
         model = tiny_model().eval()
         batch = span_batch()
         outputs = model(**batch)
-        self.assertIsInstance(outputs, CoCondenserForPreTrainingOutput)
+        self.assertIsInstance(outputs, CondenserForPreTrainingOutput)
         torch.testing.assert_close(
             outputs.loss, outputs.head_mlm_loss + outputs.late_mlm_loss + outputs.contrastive_loss, atol=0, rtol=0
         )
@@ -313,7 +345,7 @@ class CoCondenserForPreTrainingTest(unittest.TestCase):
 
     def test_mlm_losses_equal_condenser(self) -> None:
         model = tiny_model().eval()
-        condenser = CondenserForPreTraining(model.config).eval()
+        condenser = CondenserForPreTraining(tiny_config(cocondenser=False)).eval()
         condenser.load_state_dict(model.state_dict())
         batch = span_batch()
         outputs, expected = model(**batch), condenser(**batch)
@@ -333,7 +365,7 @@ class CoCondenserForPreTrainingTest(unittest.TestCase):
 
     def test_no_weight_or_buffer_depends_on_the_batch_size(self) -> None:
         model = tiny_model()
-        condenser = CondenserForPreTraining(model.config)
+        condenser = CondenserForPreTraining(tiny_config(cocondenser=False))
         self.assertEqual(model.state_dict().keys(), condenser.state_dict().keys())
         for batch_size in (2, 4, 6):
             outputs = model(**span_batch(batch_size))
@@ -344,9 +376,9 @@ class CoCondenserForPreTrainingTest(unittest.TestCase):
         batch = span_batch()
         with tempfile.TemporaryDirectory() as directory:
             model.save_pretrained(directory)
-            as_condenser = CondenserForPreTraining.from_pretrained(directory).eval()
+            as_condenser = CondenserForPreTraining.from_pretrained(directory, cocondenser=False).eval()
             as_condenser.save_pretrained(directory)
-            reloaded = CoCondenserForPreTraining.from_pretrained(directory).eval()
+            reloaded = CondenserForPreTraining.from_pretrained(directory, cocondenser=True).eval()
         torch.testing.assert_close(as_condenser(**batch).loss, model(**batch, compute_contrastive_loss=False).loss)
         torch.testing.assert_close(reloaded(**batch).loss, model(**batch).loss)
 

@@ -35,12 +35,12 @@ import torch
 from huggingface_hub.file_download import repo_folder_name
 from transformers import BertConfig, BertForMaskedLM
 
-from transformers_condenser import CoCondenserForPreTraining, CondenserConfig, CondenserForPreTraining, CondenserModel
+from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserModel
 
 
 REPO_ID = "Luyu/tiny-condenser"
 REVISION = "0123456789abcdef0123456789abcdef01234567"
-PRETRAINING_CLASSES = [CondenserForPreTraining, CoCondenserForPreTraining]
+PRETRAINING_CLASSES = [CondenserForPreTraining]
 
 
 class _Trap:
@@ -154,7 +154,7 @@ def test_hub_id_of_the_original_layout_is_refused_from_the_cache(release: dict, 
         CondenserForPreTraining.from_pretrained(REPO_ID, cache_dir=cache_dir)
     assert f"<a local download of {REPO_ID}>" in str(raised.value)
     with pytest.raises(ValueError, match="condenser-convert-original"):
-        CoCondenserForPreTraining.from_pretrained(REPO_ID, cache_dir=cache_dir, revision=REVISION)
+        CondenserForPreTraining.from_pretrained(REPO_ID, cache_dir=cache_dir, revision=REVISION, cocondenser=True)
     # The backbone alone, or a deliberate fresh head, still load from the cache.
     CondenserModel.from_pretrained(REPO_ID, cache_dir=cache_dir)
     _, info = CondenserForPreTraining.from_pretrained(

@@ -60,7 +60,6 @@ from transformers.masking_utils import sdpa_mask
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.bert.modeling_bert import BertLayer
 
-import transformers_condenser
 from tests.models.condenser.training_helpers import assert_close
 from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserModel
 
@@ -650,7 +649,16 @@ class CondenserCheckpointTest(unittest.TestCase):
             self.assertEqual(weight_files, ["model.safetensors"], f"checkpoint files: {files}")
             # The only other files are the code that `trust_remote_code=True` loads.
             code_files = [name for name in files if name.endswith(".py")]
-            self.assertEqual(code_files, ["configuration_condenser.py", "modeling_condenser.py"])
+            self.assertEqual(
+                code_files,
+                [
+                    "configuration_condenser.py",
+                    "hub_mixin.py",
+                    "loss_condenser.py",
+                    "modeling_condenser.py",
+                    "training_kernels.py",
+                ],
+            )
             with safe_open(os.path.join(checkpoint, "model.safetensors"), framework="pt") as saved:
                 saved_tensors = {key: saved.get_tensor(key) for key in saved.keys()}
         self.assertTrue(any(key.startswith("bert.embeddings.") for key in saved_tensors))
@@ -756,8 +764,9 @@ class CondenserRegistrationTest(unittest.TestCase):
     """Importing the package registers the Auto classes, idempotently."""
 
     def test_reimporting_package_keeps_auto_classes_working(self) -> None:
-        importlib.reload(transformers_condenser)
-        importlib.reload(transformers_condenser)
+        # The package module replaces itself by a lazy module on import: reload whatever is current.
+        importlib.reload(sys.modules["transformers_condenser"])
+        importlib.reload(sys.modules["transformers_condenser"])
         config = tiny_config()
         self.assertIs(type(AutoConfig.for_model("condenser")), CondenserConfig)
         self.assertIs(type(AutoModel.from_config(config)), CondenserModel)

@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 """The fast and lean training paths: mixed-precision autocast (bf16 and fp16), a compiled training step and the
-attention recomputation that saves memory on the CPU (`recompute_attention`).
+attention recomputation that saves memory on the CPU (the `"sdpa_recompute"` attention implementation of
+`training_kernels`, the pre-training model's default).
 
 Each path must give the loss and gradients of the plain float32 eager step (within the precision of the path), for
 Condenser and coCondenser alike.
@@ -24,27 +25,25 @@ import unittest
 import torch
 from parameterized import parameterized
 
-from transformers_condenser.modeling_condenser import (
-    CoCondenserForPreTraining,
-    CondenserForPreTraining,
+from transformers_condenser import CondenserConfig, CondenserModel
+from transformers_condenser.modeling_condenser import CondenserForPreTraining
+from transformers_condenser.training_kernels import (
+    RECOMPUTE_ATTENTION,
     _AttentionWithRecomputedProbabilities,
+    recomputes_probabilities,
 )
 
 from .test_pretraining_condenser import build_pretraining_model, make_pretraining_batch
 from .training_helpers import assert_close, assert_low_precision_step_follows, sgd_training_losses
 
 
-MODEL_CLASSES = [("condenser", CondenserForPreTraining), ("cocondenser", CoCondenserForPreTraining)]
+# (name, config.cocondenser)
+MODEL_CLASSES = [("condenser", False), ("cocondenser", True)]
 
 
-def build(model_class: type[CondenserForPreTraining], **config_overrides) -> CondenserForPreTraining:
-    """A tiny model of `model_class` (sdpa, the default backend) with the shared test weights."""
-    model = build_pretraining_model(attn_implementation="sdpa", **config_overrides)
-    if model_class is CondenserForPreTraining:
-        return model
-    other = model_class(model.config)
-    other.load_state_dict(model.state_dict())
-    return other
+def build(cocondenser: bool, **config_overrides) -> CondenserForPreTraining:
+    """A tiny Condenser or coCondenser model (sdpa) with the shared test weights."""
+    return build_pretraining_model(attn_implementation="sdpa", cocondenser=cocondenser, **config_overrides)
 
 
 def pairs_batch(vocab_size: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -53,9 +52,9 @@ def pairs_batch(vocab_size: int, seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 def with_recompute_attention(model: CondenserForPreTraining, recompute: bool) -> CondenserForPreTraining:
-    """A copy of `model` (same weights, same mode) with `config.recompute_attention = recompute`."""
+    """A copy of `model` (same weights, same mode) with the `"sdpa_recompute"` attention or with `"sdpa"`."""
     twin = copy.deepcopy(model)
-    twin.config.recompute_attention = recompute
+    twin.set_attn_implementation(RECOMPUTE_ATTENTION if recompute else "sdpa")
     return twin
 
 
@@ -143,24 +142,16 @@ class CompiledTrainingStepTest(unittest.TestCase):
 
 
 class RecomputedAttentionTest(unittest.TestCase):
-    """`recompute_attention`: where the attention kernel would keep every layer's attention probabilities for backward
-    (sdpa on the CPU with dropout, eager), training recomputes them in backward instead, with the same dropout masks:
-    losses and gradients are those of keeping them (up to float rounding), the random-number state afterwards the
-    same."""
+    """`"sdpa_recompute"`: where sdpa would keep every layer's attention probabilities for backward (training on the
+    CPU with dropout), they are recomputed in backward instead, with the same dropout masks: losses and gradients are
+    sdpa's (up to float rounding), the random-number state afterwards the same."""
 
-    @parameterized.expand(
-        [
-            (f"{name}_{backend}", model_class, backend)
-            for name, model_class in MODEL_CLASSES
-            for backend in ("sdpa", "eager")
-        ]
-    )
+    @parameterized.expand(MODEL_CLASSES)
     def test_training_step_with_dropout_is_unchanged_and_keeps_no_attention_probabilities(
-        self, _, model_class, backend
+        self, _, model_class
     ) -> None:
         # Training mode with BERT's attention and hidden dropout (0.1): the recomputation must replay the masks.
         model = build(model_class, attention_probs_dropout_prob=0.1, hidden_dropout_prob=0.1).train()
-        model.set_attn_implementation(backend)
         batch = pairs_batch(model.config.vocab_size)
         results = {}
         for recompute in (False, True):
@@ -210,29 +201,21 @@ class RecomputedAttentionTest(unittest.TestCase):
 
     @parameterized.expand(
         [
-            ("sdpa_cpu_dropout", "sdpa", "cpu", 0.1, True),
-            ("sdpa_cpu_no_dropout", "sdpa", "cpu", 0.0, False),  # sdpa's fused CPU kernel keeps nothing to save
-            ("sdpa_other_device", "sdpa", "meta", 0.1, False),  # fused accelerator kernels neither
-            ("eager_cpu", "eager", "cpu", 0.0, True),  # eager keeps its softmax output, dropout or not
-            ("eager_other_device", "eager", "meta", 0.1, True),
+            ("cpu_dropout", "cpu", 0.1, True),
+            ("cpu_no_dropout", "cpu", 0.0, False),  # sdpa's fused CPU kernel keeps nothing to save
+            ("other_device", "meta", 0.1, False),  # fused accelerator kernels neither
         ]
     )
-    def test_recomputes_only_where_the_attention_kernel_keeps_probabilities(
-        self, _, backend, device, dropout, expected
-    ) -> None:
-        model = build(CondenserForPreTraining, attention_probs_dropout_prob=dropout).train()
-        model.set_attn_implementation(backend)
-        hidden_states = torch.empty(1, 1, model.config.hidden_size, device=device)
-        self.assertIs(model._recomputes_attention(hidden_states), expected)
+    def test_recomputes_only_where_sdpa_keeps_probabilities(self, _, device, dropout, expected) -> None:
+        attention = build(False).bert.encoder.layer[0].attention.self.train()
+        query = torch.empty(1, 1, 1, 1, device=device)
+        self.assertIs(recomputes_probabilities(attention, query, dropout), expected)
         if expected:
             # Training without gradient takes the same path (the gradient cache's first pass must compute what its
-            # replay computes); evaluation does not, nor the switched-off setting.
+            # replay computes); evaluation does not.
             with torch.no_grad():
-                self.assertTrue(model._recomputes_attention(hidden_states))
-            self.assertFalse(model.eval()._recomputes_attention(hidden_states))
-            model.train()
-            model.config.recompute_attention = False
-            self.assertFalse(model._recomputes_attention(hidden_states))
+                self.assertTrue(recomputes_probabilities(attention, query, dropout))
+            self.assertFalse(recomputes_probabilities(attention.eval(), query, dropout))
 
     @parameterized.expand(
         [
@@ -269,8 +252,18 @@ class RecomputedAttentionTest(unittest.TestCase):
 
         self.assertTrue(torch.autograd.gradcheck(attention, (query, key, value)))
 
-    def test_setting_is_saved_with_the_config_and_defaults_to_true(self) -> None:
-        model = build(CondenserForPreTraining)
-        self.assertIs(model.config.recompute_attention, True)
-        model.config.recompute_attention = False
-        self.assertIs(type(model.config).from_dict(model.config.to_dict()).recompute_attention, False)
+    def test_pretraining_model_defaults_to_recomputed_attention_and_the_backbone_to_sdpa(self) -> None:
+        config = CondenserConfig(
+            vocab_size=99,
+            hidden_size=32,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            intermediate_size=37,
+            skip_from=2,
+        )
+        self.assertEqual(CondenserForPreTraining(config).config._attn_implementation, RECOMPUTE_ATTENTION)
+        self.assertEqual(CondenserModel(config).config._attn_implementation, "sdpa")
+        # An explicit choice is kept, and nothing about the backend is saved with the config.
+        explicit = CondenserForPreTraining._from_config(config, attn_implementation="eager")
+        self.assertEqual(explicit.config._attn_implementation, "eager")
+        self.assertNotIn("sdpa_recompute", explicit.config.to_json_string())
