@@ -13,7 +13,7 @@
 # limitations under the License.
 """coCondenser training step with and without the gradient cache, as the contrastive batch grows.
 
-For each contrastive batch size (spans, two per document), one `CoCondenserForPreTraining` takes the same batch through
+For each contrastive batch size (spans, two per document), one coCondenser model (`CondenserForPreTraining`, `cocondenser=True`) takes the same batch through
 two paths, interleaved:
 
 - `no_cache`: `model(**batch).loss.backward()`: the activations of the whole batch are alive at once;
@@ -37,7 +37,7 @@ from benchmark_pretraining import MODEL_SHAPES, make_pretraining_batch, make_ste
 
 from transformers_condenser import CondenserConfig
 from transformers_condenser.gradient_cache import gradient_cache_step
-from transformers_condenser.modeling_condenser import CoCondenserForPreTraining
+from transformers_condenser.modeling_condenser import CondenserForPreTraining
 
 
 VARIANTS = ("no_cache", "gradient_cache")
@@ -45,7 +45,7 @@ VARIANTS = ("no_cache", "gradient_cache")
 
 def make_forward_backward(
     name: str,
-    model: CoCondenserForPreTraining,
+    model: CondenserForPreTraining,
     batch: dict[str, torch.Tensor],
     chunk_size: int,
     device: torch.device,
@@ -91,8 +91,8 @@ def run_gradient_cache_benchmark(
     """
     device = torch.device(device)
     bu.set_seed(seed)
-    config = CondenserConfig(**MODEL_SHAPES[shape], attn_implementation=attn_implementation)
-    model = CoCondenserForPreTraining(config).to(device).train()
+    config = CondenserConfig(**MODEL_SHAPES[shape], cocondenser=True, attn_implementation=attn_implementation)
+    model = CondenserForPreTraining(config).to(device).train()
     result = {
         "shape": shape,
         "model": dict(MODEL_SHAPES[shape], n_head_layers=config.n_head_layers, vocab_size=config.vocab_size),

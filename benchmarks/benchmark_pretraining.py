@@ -16,9 +16,9 @@
 The variants hold the same weights and see the same batch (same tokens, padding, masking and labels):
 
 - `condenser`: this package's [`CondenserForPreTraining`], as configured by default.
-- `condenser_keep_attention`: the same with `recompute_attention=False`, i.e. keeping every layer's attention
-  probabilities for backward rather than recomputing them. Only where the setting has an effect: on the CPU (where
-  sdpa with dropout runs its unfused math kernel) and with eager attention.
+- `condenser_keep_attention`: the same with plain `sdpa` attention instead of its default `"sdpa_recompute"`, i.e.
+  keeping every layer's attention probabilities for backward rather than recomputing them. Only where that makes a
+  difference: training on the CPU with attention dropout (where sdpa runs its unfused math kernel).
 - `original`: the original recipe (SPEC §2) re-implemented here: `BertForMaskedLM(output_hidden_states=True)` with its
   own late-MLM loss, then the head layers on `[last-layer CLS ; hidden_states[skip_from][:, 1:]]`, and both MLM losses
   from full-vocabulary logits at every position (`CrossEntropyLoss`, `ignore_index=-100`).
@@ -49,6 +49,7 @@ from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.bert.modeling_bert import BertLayer
 
 from transformers_condenser import CondenserConfig, CondenserForPreTraining
+from transformers_condenser.training_kernels import RECOMPUTE_ATTENTION, recomputes_probabilities
 
 
 VARIANTS = ("condenser", "condenser_keep_attention", "original", "floor")
@@ -148,15 +149,19 @@ class FloorMLM(nn.Module):
 
 def build_models(shape: str, attn_implementation: str, seed: int) -> dict[str, nn.Module]:
     """The variants with the same weights: the original and the floor copy the Condenser's, and
-    `condenser_keep_attention` is a copy of it with `recompute_attention=False`.
+    `condenser_keep_attention` is a copy of it with plain sdpa attention. With `attn_implementation="sdpa"` the
+    Condenser takes its own default backend (`"sdpa_recompute"`, which is sdpa that recomputes probabilities).
 
     The original takes every tensor under its original name (`lm.bert.*`, `lm.cls.*`, `c_head.*`); the floor takes the
     backbone layers as its first layers and the head layers as its last ones.
     """
     bu.set_seed(seed)
     bert_kwargs = {key: value for key, value in MODEL_SHAPES[shape].items() if key != "skip_from"}
-    config = CondenserConfig(**MODEL_SHAPES[shape], attn_implementation=attn_implementation)
-    condenser = CondenserForPreTraining(config)
+    config = CondenserConfig(**MODEL_SHAPES[shape])
+    if attn_implementation == "sdpa":
+        condenser = CondenserForPreTraining(config)
+    else:
+        condenser = CondenserForPreTraining._from_config(config, attn_implementation=attn_implementation)
     original_config = BertConfig(**bert_kwargs, attn_implementation=attn_implementation)
     original = OriginalCondenserRecipe(original_config, config.skip_from, config.n_head_layers, config.late_mlm)
     renamed = {}
@@ -174,14 +179,18 @@ def build_models(shape: str, attn_implementation: str, seed: int) -> dict[str, n
         target.load_state_dict(source.state_dict())
     floor.lm.cls.load_state_dict(condenser.cls.state_dict())
     keep_attention = copy.deepcopy(condenser)
-    keep_attention.config.recompute_attention = False
+    keep_attention.set_attn_implementation(attn_implementation)
     return {"condenser": condenser, "condenser_keep_attention": keep_attention, "original": original, "floor": floor}
 
 
 def variants_for(condenser: CondenserForPreTraining, device: torch.device) -> tuple[str, ...]:
-    """The variants worth measuring: `condenser_keep_attention` only where `recompute_attention` changes anything, as
-    the model itself decides it (eager attention, or sdpa on the CPU; fused GPU kernels keep no probabilities)."""
-    if condenser.train()._recomputes_attention(torch.empty(0, device=device)):
+    """The variants worth measuring: `condenser_keep_attention` only where the Condenser's attention recomputes the
+    probabilities, as the kernel itself decides it (training on the CPU with dropout; fused kernels keep none)."""
+    attention = condenser.train().bert.encoder.layer[0].attention.self
+    dropout = condenser.config.attention_probs_dropout_prob
+    if condenser.config._attn_implementation == RECOMPUTE_ATTENTION and recomputes_probabilities(
+        attention, torch.empty(0, device=device), dropout
+    ):
         return VARIANTS
     return tuple(name for name in VARIANTS if name != "condenser_keep_attention")
 

@@ -201,7 +201,7 @@ def test_errors_for_a_missing_or_non_condenser_directory(tmp_path: Path, checkpo
     with pytest.raises(NotADirectoryError):
         write_model_card(tmp_path / "file")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="no config.json"):
+    with pytest.raises(FileNotFoundError, match="no config.json"):
         write_model_card(tmp_path / "empty")
     bert = Path(shutil.copytree(checkpoint_dir, tmp_path / "bert"))
     config = json.loads((bert / "config.json").read_text())
@@ -234,3 +234,29 @@ def test_cli_exits_non_zero_with_a_clear_message(
     assert exit_info.value.code == 1
     error = capsys.readouterr().err
     assert error.startswith("condenser-model-card: error:") and message in error
+
+
+def test_tools_share_one_config_reader_and_error_policy(tmp_path: Path):
+    """The model card writer and the converters read a checkpoint's config.json alike: a missing folder or file is an
+    `OSError`, a malformed file a `ValueError` naming it."""
+    from transformers_condenser import convert_original_checkpoint, export_to_bert
+
+    tools = {
+        "write_model_card": write_model_card,
+        "export_to_bert": lambda folder: export_to_bert(folder, tmp_path / "out"),
+        "convert_original_checkpoint": lambda folder: convert_original_checkpoint(folder, tmp_path / "out"),
+    }
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text('{"model_type": "condenser",')
+    (tmp_path / "list").mkdir()
+    (tmp_path / "list" / "config.json").write_text("[1, 2]")
+    for name, tool in tools.items():
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            tool(tmp_path / "missing")
+        with pytest.raises(FileNotFoundError, match="no config.json"):
+            tool(tmp_path / "empty")
+        with pytest.raises(ValueError, match=r"config\.json is not valid JSON"):
+            tool(tmp_path / "broken")
+        with pytest.raises(ValueError, match="must hold a JSON object"):
+            tool(tmp_path / "list")

@@ -41,6 +41,7 @@ from transformers.utils import logging as hf_logging
 
 from .configuration_condenser import CondenserConfig
 from .file_utils import atomic_directory, check_output_dir
+from .hub_mixin import read_checkpoint_config
 from .modeling_condenser import CondenserForPreTraining, CondenserModel
 
 
@@ -101,22 +102,6 @@ def _require_directory(path: Path, what: str) -> None:
         raise FileNotFoundError(f"{what} {path} does not exist; pass the folder that holds the checkpoint.")
     if not path.is_dir():
         raise NotADirectoryError(f"{what} {path} is not a directory; pass the folder that holds the checkpoint.")
-
-
-def _read_config_dict(input_dir: Path) -> dict:
-    """The parsed `config.json` of `input_dir` (an `OSError` if it is missing, a `ValueError` if it is not JSON)."""
-    config_file = input_dir / "config.json"
-    if not config_file.is_file():
-        raise FileNotFoundError(
-            f"{input_dir} has no config.json; pass the folder of a saved checkpoint (config.json next to the weights)."
-        )
-    try:
-        config_dict = json.loads(config_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{config_file} is not valid JSON ({error}); restore the original file.") from error
-    if not isinstance(config_dict, dict):
-        raise ValueError(f"{config_file} must hold a JSON object, got {type(config_dict).__name__}.")
-    return config_dict
 
 
 def _load_tensor_pickle(path: Path) -> dict[str, torch.Tensor]:
@@ -364,7 +349,7 @@ def convert_original_checkpoint(
     input_dir = Path(input_dir).resolve()
     _require_directory(input_dir, "The input directory")
     output_dir = check_output_dir(output_dir, input_dir)
-    config_dict = _read_config_dict(input_dir)
+    config_dict = read_checkpoint_config(input_dir)
     model_type = config_dict.get("model_type")
     if model_type != "bert":
         hint = " It is already a Condenser checkpoint: load it directly." if model_type == "condenser" else ""
@@ -507,7 +492,7 @@ def export_to_bert(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
     input_dir = Path(input_dir).resolve()
     _require_directory(input_dir, "The input directory")
     output_dir = check_output_dir(output_dir, input_dir)
-    config_dict = _read_config_dict(input_dir)
+    config_dict = read_checkpoint_config(input_dir)
     model_type = config_dict.get("model_type")
     if model_type != CondenserConfig.model_type:
         hint = " It is already a BERT checkpoint." if model_type == "bert" else ""

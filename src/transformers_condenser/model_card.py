@@ -30,6 +30,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .configuration_condenser import CondenserConfig
+from .hub_mixin import read_checkpoint_config
 
 
 WEIGHTS_FILES = (
@@ -80,26 +81,14 @@ def _load_checkpoint_config(checkpoint_dir: str | os.PathLike) -> CondenserConfi
     """Read the configuration of the Condenser checkpoint in `checkpoint_dir`, checking that it is one.
 
     Raises:
-        `FileNotFoundError`: `checkpoint_dir` does not exist.
+        `FileNotFoundError`: `checkpoint_dir` or its `config.json` does not exist.
         `NotADirectoryError`: `checkpoint_dir` is a file.
-        `ValueError`: the directory is not a Condenser checkpoint (no `config.json`, a `config.json` that is not a
-            Condenser configuration, or no weights file).
+        `ValueError`: `config.json` is malformed, or the directory is not a Condenser checkpoint (a `config.json`
+            that is not a Condenser configuration, or no weights file).
     """
     path = Path(checkpoint_dir)
-    if not path.exists():
-        raise FileNotFoundError(f"Checkpoint directory {path} does not exist.")
-    if not path.is_dir():
-        raise NotADirectoryError(f"{path} is a file; pass the directory that holds the checkpoint.")
-    config_file = path / "config.json"
-    if not config_file.is_file():
-        raise ValueError(
-            f"{path} is not a Condenser checkpoint: it has no config.json (save one with save_pretrained)."
-        )
-    try:
-        config_dict = json.loads(config_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{config_file} is not valid JSON: {error}") from error
-    model_type = config_dict.get("model_type") if isinstance(config_dict, dict) else None
+    config_dict = read_checkpoint_config(path)
+    model_type = config_dict.get("model_type")
     if model_type != CondenserConfig.model_type:
         raise ValueError(
             f"{path} is not a Condenser checkpoint: its config.json has model_type {model_type!r}, not "
