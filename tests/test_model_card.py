@@ -251,7 +251,7 @@ def test_tools_share_one_config_reader_and_error_policy(tmp_path: Path):
     (tmp_path / "broken" / "config.json").write_text('{"model_type": "condenser",')
     (tmp_path / "list").mkdir()
     (tmp_path / "list" / "config.json").write_text("[1, 2]")
-    for name, tool in tools.items():
+    for tool in tools.values():
         with pytest.raises(FileNotFoundError, match="does not exist"):
             tool(tmp_path / "missing")
         with pytest.raises(FileNotFoundError, match="no config.json"):
