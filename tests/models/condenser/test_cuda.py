@@ -27,7 +27,6 @@ import warnings
 import torch
 
 from tests.models.condenser.test_cocondenser import span_batch, tiny_config
-from tests.models.condenser.test_training_paths import attention_shaped_saved_tensors
 from tests.models.condenser.training_helpers import (
     assert_close,
     assert_low_precision_step_follows,
@@ -35,19 +34,21 @@ from tests.models.condenser.training_helpers import (
 )
 from transformers_condenser import CondenserModel
 from transformers_condenser.gradient_cache import gradient_cache_step
-from transformers_condenser.modeling_condenser import CoCondenserForPreTraining, CondenserForPreTraining
+from transformers_condenser.modeling_condenser import CondenserForPreTraining
+from transformers_condenser.training_kernels import RECOMPUTE_ATTENTION
 
 
 requires_cuda = unittest.skipUnless(torch.cuda.is_available(), "needs a CUDA device")
-MODEL_CLASSES = (CondenserForPreTraining, CoCondenserForPreTraining)
+# config.cocondenser: Condenser and coCondenser
+COCONDENSER = (False, True)
 
 
-def build(model_class: type[CondenserForPreTraining], dropout: float = 0.0, attn: str = "sdpa", seed: int = 0):
-    """A tiny model of `model_class` on the CPU, seeded, with the given dropout and attention backend."""
+def build(cocondenser: bool, dropout: float = 0.0, attn: str = "sdpa", seed: int = 0) -> CondenserForPreTraining:
+    """A tiny Condenser or coCondenser model on the CPU, seeded, with the given dropout and attention backend."""
     torch.manual_seed(seed)
-    config = tiny_config(dropout)
+    config = tiny_config(dropout, cocondenser=cocondenser)
     config._attn_implementation = attn
-    return model_class(config)
+    return CondenserForPreTraining(config)
 
 
 def on(device: torch.device | str, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -76,50 +77,45 @@ class CudaPreTrainingStepTest(unittest.TestCase):
     """The step on the GPU computes what the CPU step computes."""
 
     def test_gpu_step_equals_cpu_step(self) -> None:
-        for model_class, attn in itertools.product(MODEL_CLASSES, ("eager", "sdpa")):
-            with self.subTest(model=model_class.__name__, attn=attn):
-                cpu_model = build(model_class, attn=attn).eval()
+        for cocondenser, attn in itertools.product(COCONDENSER, ("eager", "sdpa")):
+            with self.subTest(cocondenser=cocondenser, attn=attn):
+                cpu_model = build(cocondenser, attn=attn).eval()
                 gpu_model = copy.deepcopy(cpu_model).to("cuda")
                 batch = span_batch()
                 expected_loss, expected_gradients = loss_and_gradients(cpu_model, batch)
                 loss, gradients = loss_and_gradients(gpu_model, on("cuda", batch))
                 assert_same_step(loss, gradients, expected_loss, expected_gradients, atol=1e-4)
 
-    def test_recomputed_attention_on_gpu_equals_kept_attention(self) -> None:
-        # Eager attention in training recomputes its probabilities in backward on any device (`recompute_attention`):
-        # with dropout, on the GPU, it must draw the masks the kept path draws and give its loss and gradients, and
-        # keep only boolean masks of attention shape for backward.
-        for model_class in MODEL_CLASSES:
-            with self.subTest(model=model_class.__name__):
-                kept_model = build(model_class, dropout=0.1, attn="eager").train().to("cuda")
-                kept_model.config.recompute_attention = False
-                model = copy.deepcopy(kept_model)
-                model.config.recompute_attention = True
+    def test_recompute_attention_backend_on_gpu_is_sdpa(self) -> None:
+        # "sdpa_recompute" (the pre-training default) recomputes only where sdpa keeps the probabilities, on the CPU;
+        # on the GPU, in training with dropout, it is sdpa's fused kernel: the same dropout draws, loss and gradients.
+        for cocondenser in COCONDENSER:
+            with self.subTest(cocondenser=cocondenser):
+                sdpa_model = build(cocondenser, dropout=0.1, attn="sdpa").train().to("cuda")
+                model = copy.deepcopy(sdpa_model)
+                model.set_attn_implementation(RECOMPUTE_ATTENTION)
                 batch = on("cuda", span_batch())
                 torch.manual_seed(1)
-                expected_loss, expected_gradients = loss_and_gradients(kept_model, batch)
+                expected_loss, expected_gradients = loss_and_gradients(sdpa_model, batch)
                 torch.manual_seed(1)
                 loss, gradients = loss_and_gradients(model, batch)
-                assert_same_step(loss, gradients, expected_loss, expected_gradients, atol=1e-4)
-                torch.manual_seed(1)
-                saved = attention_shaped_saved_tensors(model, batch)
-                self.assertTrue(saved and all(dtype == torch.bool for dtype in saved), saved)
+                assert_same_step(loss, gradients, expected_loss, expected_gradients, atol=0)
 
     def test_loss_rows_path_equals_full_path_on_gpu(self) -> None:
         # With labels, the last layers run at the CLS + labelled rows only; asking for the hidden states runs them on
         # every position. Both must give the same loss and gradients, here with device tensors for the row indices.
-        for model_class in MODEL_CLASSES:
-            with self.subTest(model=model_class.__name__):
-                model = build(model_class).eval().to("cuda")
+        for cocondenser in COCONDENSER:
+            with self.subTest(cocondenser=cocondenser):
+                model = build(cocondenser).eval().to("cuda")
                 batch = on("cuda", span_batch())
                 rows_loss, rows_gradients = loss_and_gradients(model, batch)
                 full_loss, full_gradients = loss_and_gradients(model, batch, output_hidden_states=True)
                 assert_same_step(rows_loss, rows_gradients, full_loss, full_gradients, atol=1e-5)
 
     def test_bf16_autocast_step_on_gpu(self) -> None:
-        for model_class in MODEL_CLASSES:
-            with self.subTest(model=model_class.__name__):
-                model = build(model_class).eval().to("cuda")
+        for cocondenser in COCONDENSER:
+            with self.subTest(cocondenser=cocondenser):
+                model = build(cocondenser).eval().to("cuda")
                 batch = on("cuda", span_batch())
                 expected_loss, expected_gradients = loss_and_gradients(model, batch)
                 model.zero_grad(set_to_none=True)
@@ -135,9 +131,9 @@ class CudaPreTrainingStepTest(unittest.TestCase):
 
     def test_training_with_dropout_in_fused_attention_kernels(self) -> None:
         # Training mode on the GPU: sdpa runs its fused kernels with attention dropout, in float32 and under bf16.
-        for model_class, dtype in itertools.product(MODEL_CLASSES, (torch.float32, torch.bfloat16)):
-            with self.subTest(model=model_class.__name__, dtype=dtype):
-                model = build(model_class, dropout=0.1).train().to("cuda")
+        for cocondenser, dtype in itertools.product(COCONDENSER, (torch.float32, torch.bfloat16)):
+            with self.subTest(model=cocondenser.__name__, dtype=dtype):
+                model = build(cocondenser, dropout=0.1).train().to("cuda")
                 optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, fused=True)
                 batch = on("cuda", span_batch())
                 losses = []
@@ -157,7 +153,7 @@ class CudaGradientCacheTest(unittest.TestCase):
     """The gradient cache replays the CUDA random state, so that dropout draws the same masks twice."""
 
     def test_single_chunk_equals_uncached_step_with_dropout_on_gpu(self) -> None:
-        model = build(CoCondenserForPreTraining, dropout=0.1).train().to("cuda")
+        model = build(True, dropout=0.1).train().to("cuda")
         twin = copy.deepcopy(model)
         batch = on("cuda", span_batch())
 
