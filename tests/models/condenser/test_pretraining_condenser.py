@@ -524,6 +524,52 @@ class CondenserLabelledLogitsTest(unittest.TestCase):
         for name, gradient in full_gradients.items():
             assert_close(gradients[name], gradient, atol=1e-5, msg=name)
 
+    def test_sparse_prediction_off_gives_dense_logits_with_the_same_losses_and_gradients(self) -> None:
+        sparse = build_pretraining_model()
+        dense = same_weights_other_config(sparse, sparse_prediction=False)
+        batch = default_batch(sparse.config)
+        labelled = batch["labels"] != -100
+        results = {}
+        for name, model in (("sparse", sparse), ("dense", dense)):
+            outputs = model(**batch)
+            outputs.loss.backward()
+            results[name] = (outputs, {key: p.grad.clone() for key, p in model.named_parameters()})
+        (sparse_outputs, sparse_gradients), (dense_outputs, dense_gradients) = results["sparse"], results["dense"]
+        vocab_size = sparse.config.vocab_size
+        self.assertEqual(tuple(dense_outputs.logits.shape), (*batch["input_ids"].shape, vocab_size))
+        self.assertEqual(tuple(dense_outputs.late_logits.shape), (*batch["input_ids"].shape, vocab_size))
+        self.assertEqual(tuple(sparse_outputs.logits.shape), (int(labelled.sum()), vocab_size))
+        assert_close(dense_outputs.logits[labelled], sparse_outputs.logits, atol=1e-5)
+        assert_close(dense_outputs.late_logits[labelled], sparse_outputs.late_logits, atol=1e-5)
+        for name in ("loss", "head_mlm_loss", "late_mlm_loss"):
+            assert_close(getattr(dense_outputs, name), getattr(sparse_outputs, name), atol=1e-5, msg=name)
+        for name, gradient in dense_gradients.items():
+            assert_close(sparse_gradients[name], gradient, atol=1e-5, msg=name)
+
+    def test_rows_path_yields_to_forward_hooks_and_honours_feed_forward_chunking(self) -> None:
+        model = build_pretraining_model()
+        batch = default_batch(model.config)
+        expected = model(**batch).loss
+        # A forward hook on a last layer sees that layer's full output: the layer then runs as a module call.
+        seen = []
+        handle = model.bert.encoder.layer[-1].register_forward_hook(lambda module, args, output: seen.append(output))
+        try:
+            assert_close(model(**batch).loss, expected, atol=1e-5)
+        finally:
+            handle.remove()
+        self.assertEqual([tuple(output.shape[:2]) for output in seen], [tuple(batch["input_ids"].shape)])
+        # `chunk_size_feed_forward` splits the feed-forward block on the rows path as in the module call.
+        chunked = same_weights_other_config(model, chunk_size_feed_forward=2)
+        for layer in list(chunked.bert.encoder.layer) + list(chunked.head_layers):
+            layer.chunk_size_feed_forward = 2
+        calls = []
+        hook = chunked.head_layers[-1].intermediate.register_forward_pre_hook(lambda module, args: calls.append(1))
+        try:
+            assert_close(chunked(**batch).loss, expected, atol=1e-5)
+        finally:
+            hook.remove()
+        self.assertGreater(len(calls), 1)
+
     def test_training_step_creates_no_batch_length_vocab_tensor(self) -> None:
         model = build_pretraining_model().train()
         batch = make_pretraining_batch(model.config.vocab_size, lengths=[16, 12, 9, 16], seq_len=16)
