@@ -367,9 +367,14 @@ class CoCondenserForPreTrainingTest(unittest.TestCase):
         model = tiny_model()
         condenser = CondenserForPreTraining(tiny_config(cocondenser=False))
         self.assertEqual(model.state_dict().keys(), condenser.state_dict().keys())
+        condenser.load_state_dict(model.state_dict())
+        model.eval(), condenser.eval()
         for batch_size in (2, 4, 6):
-            outputs = model(**span_batch(batch_size))
-            self.assertTrue(torch.isfinite(outputs.loss))
+            batch = span_batch(batch_size)
+            outputs = model(**batch)
+            expected_mlm = condenser(**batch).loss
+            expected_contrastive = reference_contrastive_loss(outputs.cls_vectors)
+            torch.testing.assert_close(outputs.loss, expected_mlm + expected_contrastive, atol=ATOL, rtol=0)
 
     def test_checkpoints_are_condenser_checkpoints(self) -> None:
         model = tiny_model().eval()
