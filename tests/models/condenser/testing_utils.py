@@ -117,6 +117,7 @@ def tiny_batch(
 
 __all__ = [
     "CLS_ID",
+    "FIRST_WORD_ID",
     "MASK_ID",
     "PAD_ID",
     "SEP_ID",
