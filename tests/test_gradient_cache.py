@@ -28,7 +28,7 @@ from unittest import mock
 import torch
 from parameterized import parameterized
 
-from tests.models.condenser.test_cocondenser import span_batch, tiny_config, tiny_model
+from tests.models.condenser.testing_utils import NO_DROPOUT, tiny_batch, tiny_config, tiny_model
 from transformers_condenser import CondenserForPreTraining
 from transformers_condenser import gradient_cache as gradient_cache_module
 from transformers_condenser.gradient_cache import gradient_cache_step
@@ -37,6 +37,8 @@ from transformers_condenser.trainer import CondenserTrainer, CondenserTrainingAr
 
 
 ATOL = 1e-5
+# Span pairs of 4 documents.
+BATCH_SIZE = 8
 
 
 def gradients(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -72,9 +74,11 @@ def uncached_step_in_chunks(model, batch, chunk_size, num_items_in_batch=None, c
 
 class GradientCacheStepTest(unittest.TestCase):
     def test_single_chunk_equals_uncached_step_with_dropout(self) -> None:
-        model = tiny_model(dropout=0.1).train()
+        model = tiny_model(
+            CondenserForPreTraining, cocondenser=True, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1
+        ).train()
         cached_model = copy.deepcopy(model)
-        batch = span_batch()
+        batch = tiny_batch(model.config, BATCH_SIZE, span_pairs=True)
         torch.manual_seed(3)
         outputs = model(**batch)
         outputs.loss.backward()
@@ -89,9 +93,11 @@ class GradientCacheStepTest(unittest.TestCase):
 
     @parameterized.expand([(1,), (3,), (4,)])
     def test_chunks_equal_uncached_step_with_same_dropout_masks(self, chunk_size: int) -> None:
-        model = tiny_model(dropout=0.1).train()
+        model = tiny_model(
+            CondenserForPreTraining, cocondenser=True, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1
+        ).train()
         cached_model = copy.deepcopy(model)
-        batch = span_batch()
+        batch = tiny_batch(model.config, BATCH_SIZE, span_pairs=True)
         torch.manual_seed(5)
         expected_loss = uncached_step_in_chunks(model, batch, chunk_size)
         torch.manual_seed(5)
@@ -101,9 +107,11 @@ class GradientCacheStepTest(unittest.TestCase):
 
     def test_without_dropout_replay_gradients_differ(self) -> None:
         # The replay is what makes the chunk's re-run match its cached CLS vectors: without it the test above fails.
-        model = tiny_model(dropout=0.1).train()
+        model = tiny_model(
+            CondenserForPreTraining, cocondenser=True, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1
+        ).train()
         cached_model = copy.deepcopy(model)
-        batch = span_batch()
+        batch = tiny_batch(model.config, BATCH_SIZE, span_pairs=True)
         torch.manual_seed(5)
         uncached_step_in_chunks(model, batch, 3)
         torch.manual_seed(5)
@@ -114,9 +122,9 @@ class GradientCacheStepTest(unittest.TestCase):
 
     @parameterized.expand([(1,), (2,), (3,), (8,)])
     def test_chunks_equal_full_batch_without_dropout(self, chunk_size: int) -> None:
-        model = tiny_model(dropout=0.0)
+        model = tiny_model(CondenserForPreTraining, cocondenser=True, **NO_DROPOUT)
         cached_model = copy.deepcopy(model)
-        batch = span_batch()
+        batch = tiny_batch(model.config, BATCH_SIZE, span_pairs=True)
         outputs = model(**batch)
         outputs.loss.backward()
         cached = gradient_cache_step(cached_model, batch, chunk_size)
@@ -125,9 +133,9 @@ class GradientCacheStepTest(unittest.TestCase):
 
     def test_mlm_term_is_weighted_as_without_cache(self) -> None:
         # With the contrastive term switched off only the MLM gradient remains: it must be the uncached one, not 2x.
-        model = tiny_model(dropout=0.0)
+        model = tiny_model(CondenserForPreTraining, cocondenser=True, **NO_DROPOUT)
         cached_model = copy.deepcopy(model)
-        batch = span_batch()
+        batch = tiny_batch(model.config, BATCH_SIZE, span_pairs=True)
         model(**batch, compute_contrastive_loss=False).loss.backward()
         cached = gradient_cache_step(cached_model, batch, chunk_size=3, contrastive_loss_scale=0.0)
         torch.testing.assert_close(
@@ -136,9 +144,12 @@ class GradientCacheStepTest(unittest.TestCase):
         assert_same_gradients(self, cached_model, model)
 
     def test_gradient_accumulation_matches_uncached_accumulation(self) -> None:
-        model = tiny_model(dropout=0.0)
+        model = tiny_model(CondenserForPreTraining, cocondenser=True, **NO_DROPOUT)
         cached_model = copy.deepcopy(model)
-        micro_batches = [span_batch(seed=11), span_batch(seed=12)]
+        micro_batches = [
+            tiny_batch(model.config, BATCH_SIZE, seed=11, span_pairs=True),
+            tiny_batch(model.config, BATCH_SIZE, seed=12, span_pairs=True),
+        ]
         total_items = sum((batch["labels"] != -100).sum() for batch in micro_batches)
         for batch in micro_batches:
             outputs = model(**batch, num_items_in_batch=total_items)
@@ -147,9 +158,9 @@ class GradientCacheStepTest(unittest.TestCase):
         assert_same_gradients(self, cached_model, model)
 
     def test_bfloat16_autocast_runs_and_matches_uncached(self) -> None:
-        model = tiny_model(dropout=0.0)
+        model = tiny_model(CondenserForPreTraining, cocondenser=True, **NO_DROPOUT)
         cached_model = copy.deepcopy(model)
-        batch = span_batch()
+        batch = tiny_batch(model.config, BATCH_SIZE, span_pairs=True)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             outputs = model(**batch)
         outputs.loss.backward()
@@ -171,9 +182,11 @@ class GradientCacheStepTest(unittest.TestCase):
         # Training on the CPU recomputes the attention probabilities (the default "sdpa_recompute" attention): the
         # cache's first pass (without gradient) and its replay must take that same path, or their values differ by
         # bf16 rounding.
-        model = tiny_model(dropout=0.1).train()
+        model = tiny_model(
+            CondenserForPreTraining, cocondenser=True, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1
+        ).train()
         cached_model = copy.deepcopy(model)
-        batch = span_batch()
+        batch = tiny_batch(model.config, BATCH_SIZE, span_pairs=True)
         torch.manual_seed(3)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             outputs = model(**batch)
@@ -189,8 +202,8 @@ class GradientCacheStepTest(unittest.TestCase):
         assert_same_gradients(self, cached_model, model, atol=1e-4)
 
     def test_invalid_arguments_raise(self) -> None:
-        model = tiny_model()
-        batch = span_batch()
+        model = tiny_model(CondenserForPreTraining, cocondenser=True, **NO_DROPOUT)
+        batch = tiny_batch(model.config, BATCH_SIZE, span_pairs=True)
         for chunk_size in (0, -1, 1.5, True):
             with self.assertRaisesRegex(ValueError, "chunk_size"):
                 gradient_cache_step(model, batch, chunk_size)
@@ -202,7 +215,7 @@ class GradientCacheStepTest(unittest.TestCase):
 
 def document_dataset(num_documents: int = 8) -> list[dict[str, torch.Tensor]]:
     """One example per document holding its 2 spans, as a coCondenser collator receives them."""
-    spans = span_batch(2 * num_documents, seed=21)
+    spans = tiny_batch(tiny_config(), 2 * num_documents, seed=21, span_pairs=True)
     return [{key: value[2 * index : 2 * index + 2] for key, value in spans.items()} for index in range(num_documents)]
 
 
@@ -248,7 +261,9 @@ class CondenserTrainerTest(unittest.TestCase):
             torch.testing.assert_close(param, expected_parameters[name], atol=ATOL, rtol=0, msg=name)
 
     def test_one_step_with_gradient_cache_equals_without_with_dropout(self) -> None:
-        model = tiny_model(dropout=0.1)
+        model = tiny_model(
+            CondenserForPreTraining, cocondenser=True, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1
+        )
         cached_model = copy.deepcopy(model)
         with tempfile.TemporaryDirectory() as directory:
             train_one_step(model, directory)
@@ -256,13 +271,16 @@ class CondenserTrainerTest(unittest.TestCase):
             train_one_step(cached_model, directory, gradient_cache_chunk_size=4)
         self.assertFalse(
             torch.equal(
-                model.bert.embeddings.word_embeddings.weight, tiny_model().bert.embeddings.word_embeddings.weight
+                model.bert.embeddings.word_embeddings.weight,
+                tiny_model(
+                    CondenserForPreTraining, cocondenser=True, **NO_DROPOUT
+                ).bert.embeddings.word_embeddings.weight,
             )
         )
         self.assert_same_parameters(cached_model, model)
 
     def test_gradient_accumulation_with_and_without_cache_equals_the_reference(self) -> None:
-        model = tiny_model(dropout=0.0)
+        model = tiny_model(CondenserForPreTraining, cocondenser=True, **NO_DROPOUT)
         cached_model = copy.deepcopy(model)
         reference = copy.deepcopy(model)
         with tempfile.TemporaryDirectory() as directory:
@@ -291,7 +309,7 @@ class CondenserTrainerTest(unittest.TestCase):
         self.assert_same_parameters(model_sequential, reference)
 
     def test_bfloat16_training_with_gradient_cache_follows_the_float32_loss(self) -> None:
-        model = tiny_model()
+        model = tiny_model(CondenserForPreTraining, cocondenser=True, **NO_DROPOUT)
         reference = copy.deepcopy(model).train()
         with tempfile.TemporaryDirectory() as directory:
             trainer = train_one_step(
@@ -301,8 +319,7 @@ class CondenserTrainerTest(unittest.TestCase):
         self.assertAlmostEqual(trainer.state.log_history[-1]["train_loss"], expected, delta=0.05 * expected)
 
     def test_condenser_model_takes_the_default_path(self) -> None:
-        torch.manual_seed(0)
-        model = CondenserForPreTraining(tiny_config(cocondenser=False))
+        model = tiny_model(CondenserForPreTraining, **NO_DROPOUT)
         reference = copy.deepcopy(model).train()
         with tempfile.TemporaryDirectory() as directory:
             with self.assertRaisesRegex(ValueError, "cocondenser=True"):
@@ -320,7 +337,11 @@ class CondenserTrainerTest(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, "gradient_cache_chunk_size"):
                 CondenserTrainingArguments(output_dir=directory, gradient_cache_chunk_size=0, report_to="none")
             with self.assertRaisesRegex(ValueError, "gradient_cache_chunk_size"):
-                train_one_step(tiny_model(), directory, trainer_chunk_size=0)
+                train_one_step(
+                    tiny_model(CondenserForPreTraining, cocondenser=True, **NO_DROPOUT),
+                    directory,
+                    trainer_chunk_size=0,
+                )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import warnings
 
 import torch
 
-from tests.models.condenser.test_cocondenser import span_batch, tiny_config
+from tests.models.condenser.testing_utils import tiny_batch, tiny_bert_config, tiny_config, tiny_model
 from tests.models.condenser.training_helpers import (
     assert_close,
     assert_low_precision_step_follows,
@@ -45,10 +45,14 @@ COCONDENSER = (False, True)
 
 def build(cocondenser: bool, dropout: float = 0.0, attn: str = "sdpa", seed: int = 0) -> CondenserForPreTraining:
     """A tiny Condenser or coCondenser model on the CPU, seeded, with the given dropout and attention backend."""
-    torch.manual_seed(seed)
-    config = tiny_config(dropout, cocondenser=cocondenser)
-    config._attn_implementation = attn
-    return CondenserForPreTraining(config)
+    dropouts = {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+    model = tiny_model(CondenserForPreTraining, seed, cocondenser=cocondenser, attn_implementation=attn, **dropouts)
+    return model.train()
+
+
+def span_pairs(seed: int = 0) -> dict[str, torch.Tensor]:
+    """4 documents x 2 spans from the shared factory."""
+    return tiny_batch(tiny_config(), batch_size=8, seed=seed, span_pairs=True)
 
 
 def on(device: torch.device | str, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -81,7 +85,7 @@ class CudaPreTrainingStepTest(unittest.TestCase):
             with self.subTest(cocondenser=cocondenser, attn=attn):
                 cpu_model = build(cocondenser, attn=attn).eval()
                 gpu_model = copy.deepcopy(cpu_model).to("cuda")
-                batch = span_batch()
+                batch = span_pairs()
                 expected_loss, expected_gradients = loss_and_gradients(cpu_model, batch)
                 loss, gradients = loss_and_gradients(gpu_model, on("cuda", batch))
                 assert_same_step(loss, gradients, expected_loss, expected_gradients, atol=1e-4)
@@ -94,7 +98,7 @@ class CudaPreTrainingStepTest(unittest.TestCase):
                 sdpa_model = build(cocondenser, dropout=0.1, attn="sdpa").train().to("cuda")
                 model = copy.deepcopy(sdpa_model)
                 model.set_attn_implementation(RECOMPUTE_ATTENTION)
-                batch = on("cuda", span_batch())
+                batch = on("cuda", span_pairs())
                 torch.manual_seed(1)
                 expected_loss, expected_gradients = loss_and_gradients(sdpa_model, batch)
                 torch.manual_seed(1)
@@ -107,7 +111,7 @@ class CudaPreTrainingStepTest(unittest.TestCase):
         for cocondenser in COCONDENSER:
             with self.subTest(cocondenser=cocondenser):
                 model = build(cocondenser).eval().to("cuda")
-                batch = on("cuda", span_batch())
+                batch = on("cuda", span_pairs())
                 rows_loss, rows_gradients = loss_and_gradients(model, batch)
                 full_loss, full_gradients = loss_and_gradients(model, batch, output_hidden_states=True)
                 assert_same_step(rows_loss, rows_gradients, full_loss, full_gradients, atol=1e-5)
@@ -116,7 +120,7 @@ class CudaPreTrainingStepTest(unittest.TestCase):
         for cocondenser in COCONDENSER:
             with self.subTest(cocondenser=cocondenser):
                 model = build(cocondenser).eval().to("cuda")
-                batch = on("cuda", span_batch())
+                batch = on("cuda", span_pairs())
                 expected_loss, expected_gradients = loss_and_gradients(model, batch)
                 model.zero_grad(set_to_none=True)
                 with torch.autocast("cuda", dtype=torch.bfloat16):
@@ -135,7 +139,7 @@ class CudaPreTrainingStepTest(unittest.TestCase):
             with self.subTest(model=cocondenser.__name__, dtype=dtype):
                 model = build(cocondenser, dropout=0.1).train().to("cuda")
                 optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, fused=True)
-                batch = on("cuda", span_batch())
+                batch = on("cuda", span_pairs())
                 losses = []
                 for _ in range(10):
                     with torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
@@ -155,7 +159,7 @@ class CudaGradientCacheTest(unittest.TestCase):
     def test_single_chunk_equals_uncached_step_with_dropout_on_gpu(self) -> None:
         model = build(True, dropout=0.1).train().to("cuda")
         twin = copy.deepcopy(model)
-        batch = on("cuda", span_batch())
+        batch = on("cuda", span_pairs())
 
         torch.manual_seed(7)
         expected = twin(**batch)
@@ -176,9 +180,9 @@ class CudaCompiledTrainingTest(unittest.TestCase):
     """`torch.compile` with inductor, the default backend, trains like the eager model on the GPU."""
 
     def test_inductor_compiled_training_steps_match_eager(self) -> None:
-        eager = build(CondenserForPreTraining).train().to("cuda")
+        eager = build(True).train().to("cuda")
         compiled_model = copy.deepcopy(eager)
-        batches = [on("cuda", span_batch(seed=seed)) for seed in range(3)]
+        batches = [on("cuda", span_pairs(seed=seed)) for seed in range(3)]
         torch._dynamo.reset()
         try:
             eager_losses = sgd_training_losses(eager, eager, batches)
@@ -211,16 +215,12 @@ class CudaEncodingSynchronisationTest(unittest.TestCase):
         return sum("called a synchronizing CUDA operation" in str(warning.message) for warning in caught)
 
     def test_condenser_model_synchronises_no_more_than_bert(self) -> None:
-        from transformers import BertConfig, BertModel
+        from transformers import BertModel
 
-        torch.manual_seed(0)
-        condenser = CondenserModel(tiny_config()).eval().to("cuda")
-        bert_config = BertConfig(**{key: getattr(condenser.config, key) for key in ("vocab_size", "hidden_size")})
-        for key in ("num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings"):
-            setattr(bert_config, key, getattr(condenser.config, key))
-        bert = BertModel(bert_config, add_pooling_layer=False).eval().to("cuda")
+        condenser = tiny_model(CondenserModel).to("cuda")
+        bert = BertModel(tiny_bert_config(), add_pooling_layer=False).eval().to("cuda")
         bert.load_state_dict(condenser.state_dict())
-        batch = on("cuda", {key: span_batch()[key] for key in ("input_ids", "attention_mask")})
+        batch = on("cuda", {key: span_pairs()[key] for key in ("input_ids", "attention_mask")})
         for model in (condenser, bert):
             model(**batch)  # warm-up: one-time initialisation may synchronise
         self.assertLessEqual(self.count_synchronisations(condenser, batch), self.count_synchronisations(bert, batch))

@@ -15,9 +15,15 @@
 
 - `tiny_config(**overrides)`: a `CondenserConfig` under 100k parameters (2 backbone layers, the head fed by layer 1).
 - `tiny_model(model_class, seed, **overrides)`: a freshly initialised model of that config, seeded.
-- `tiny_batch(config, ...)`: `[CLS] tokens [SEP] [PAD]...` rows with padding, a few positions replaced by `[MASK]` and
-  labelled with their original token (`-100` everywhere else), token types 0 then 1; with `span_pairs=True` the rows
-  are coCondenser span pairs `[d1s1, d1s2, d2s1, d2s2, ...]`.
+- `FOUR_LAYER_FIELDS`, `NO_DROPOUT`: overrides for tests that need layers on both sides of `skip_from` and a 2-layer
+  head, or deterministic training steps.
+- `tiny_bert_config(**overrides)`: the `BertConfig` of `tiny_config`'s backbone (for BERT references and warm starts).
+- `same_weights_other_config(model, **overrides)`: a model with `model`'s weights and a changed config.
+- `tiny_batch(config, ...)`: `[CLS] tokens [SEP] [PAD]...` rows with padding (or of given `lengths`), a few positions
+  replaced by `[MASK]` and labelled with their original token (`-100` everywhere else), token types 0 then 1; with
+  `span_pairs=True` the rows are coCondenser span pairs `[d1s1, d1s2, d2s1, d2s2, ...]`.
+- `tiny_tokenizer()`, `save_tiny_checkpoint(directory, ...)`: a WordPiece tokenizer over `TINY_VOCAB` (no download;
+  its special-token ids are the ids below) and a saved `CondenserForPreTraining` of that vocabulary with it.
 - `TRANSFORMERS_TESTS_AVAILABLE` / `TRANSFORMERS_TESTS_MISSING`: whether `transformers_tests` (transformers' own
   `ModelTesterMixin` and `ConfigTester`, put on `sys.path` by `tests/conftest.py`) can be imported, and the skip
   reason when it cannot.
@@ -25,13 +31,17 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import BertConfig, PreTrainedTokenizerFast
 
-from transformers_condenser import CondenserConfig, CondenserPreTrainedModel
+from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserPreTrainedModel
 
 
 PAD_ID, CLS_ID, SEP_ID, MASK_ID = 0, 2, 3, 4
@@ -49,6 +59,18 @@ TINY_CONFIG_FIELDS: dict[str, Any] = {
     "skip_from": 1,
     "n_head_layers": 1,
 }
+# The Condenser fields of `TINY_CONFIG_FIELDS`; the others are the backbone's BERT fields.
+CONDENSER_ONLY_FIELDS = ("skip_from", "n_head_layers")
+# 4 backbone layers read by a 2-layer head from layer 2: layers both below and above `skip_from`, several head layers.
+FOUR_LAYER_FIELDS: dict[str, Any] = {"num_hidden_layers": 4, "skip_from": 2, "n_head_layers": 2}
+NO_DROPOUT: dict[str, Any] = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+
+# The vocabulary of `tiny_tokenizer`: `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]`, `[MASK]` at the ids below, then word pieces.
+TINY_VOCAB = (
+    ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    + "the a model reads text dense vector for every passage retrieval query".split()
+    + ["##s", "##ing", "##al"]
+)
 
 TRANSFORMERS_TESTS_AVAILABLE = importlib.util.find_spec("transformers_tests") is not None
 TRANSFORMERS_TESTS_MISSING = (
@@ -71,34 +93,58 @@ def tiny_model(
     return model_class(tiny_config(**overrides)).eval()
 
 
+def tiny_bert_config(**overrides: Any) -> BertConfig:
+    """The `BertConfig` of `tiny_config(**overrides)`'s backbone: `TINY_CONFIG_FIELDS` without the Condenser fields."""
+    fields = {key: value for key, value in TINY_CONFIG_FIELDS.items() if key not in CONDENSER_ONLY_FIELDS}
+    return BertConfig(**{**fields, **overrides})
+
+
+def same_weights_other_config(model: CondenserPreTrainedModel, **overrides: Any) -> CondenserPreTrainedModel:
+    """A `type(model)` with `model`'s exact weights and a config changed by `overrides` (shapes must not change)."""
+    config = copy.deepcopy(model.config)
+    for name, value in overrides.items():
+        setattr(config, "_attn_implementation" if name == "attn_implementation" else name, value)
+    config.validate_architecture()
+    twin = type(model)(config)
+    twin.load_state_dict(model.state_dict(), strict=True)
+    return twin.eval()
+
+
 def tiny_batch(
     config: CondenserConfig,
     batch_size: int = 4,
-    seq_length: int = 10,
+    seq_length: int | None = None,
     seed: int = 0,
     mask_probability: float = 0.3,
     labels: bool = True,
     span_pairs: bool = False,
+    lengths: Sequence[int] | None = None,
 ) -> dict[str, torch.Tensor]:
     """A padded MLM batch for `config`.
 
-    Row `i` has `seq_length - (i % 3)` real tokens (so most batches have padding): `[CLS]`, random word ids, `[SEP]`,
-    then `[PAD]`s. About `mask_probability` of the word positions (at least one per row) are replaced by `[MASK]` and
+    Row `i` has `seq_length - (i % 3)` real tokens (`seq_length` 10 by default; so most batches have padding), or
+    `lengths[i]` when `lengths` is given (then `batch_size` is `len(lengths)`, `seq_length` `max(lengths)` by default):
+    `[CLS]`, random word ids, `[SEP]`, then `[PAD]`s. About `mask_probability` of the word positions (at least one per row) are replaced by `[MASK]` and
     labelled with their original id; every other label is -100. `labels=False` leaves the labels out.
     `span_pairs=True` asks for coCondenser span pairs: `batch_size` must then be even (rows `2k` and `2k + 1` are the
     two spans of document `k`).
     """
+    if lengths is not None:
+        batch_size, seq_length = len(lengths), seq_length or max(lengths)
+    seq_length = seq_length or 10
     if span_pairs and batch_size % 2:
         raise ValueError(f"coCondenser span pairs need an even batch size, got {batch_size}")
-    if seq_length < 5:
-        raise ValueError(f"seq_length must leave room for [CLS], [SEP] and padding, got {seq_length}")
+    row_lengths = list(lengths) if lengths is not None else [seq_length - row % 3 for row in range(batch_size)]
+    if min(row_lengths) < 3 or max(row_lengths) > seq_length:
+        raise ValueError(
+            f"rows need [CLS], a word and [SEP] within seq_length {seq_length}, got lengths {row_lengths}"
+        )
     generator = torch.Generator().manual_seed(seed)
     input_ids = torch.randint(FIRST_WORD_ID, config.vocab_size, (batch_size, seq_length), generator=generator)
     attention_mask = torch.zeros(batch_size, seq_length, dtype=torch.long)
     token_type_ids = torch.zeros(batch_size, seq_length, dtype=torch.long)
     mlm_labels = torch.full((batch_size, seq_length), -100, dtype=torch.long)
-    for row in range(batch_size):
-        length = seq_length - row % 3
+    for row, length in enumerate(row_lengths):
         input_ids[row, 0], input_ids[row, length - 1] = CLS_ID, SEP_ID
         input_ids[row, length:] = PAD_ID
         attention_mask[row, :length] = 1
@@ -115,16 +161,57 @@ def tiny_batch(
     return batch
 
 
+def tiny_tokenizer() -> PreTrainedTokenizerFast:
+    """An uncased BERT-style WordPiece tokenizer over `TINY_VOCAB` (no download), adding `[CLS]` and `[SEP]`."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    tokenizer = Tokenizer(models.WordPiece({piece: i for i, piece in enumerate(TINY_VOCAB)}, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", CLS_ID), ("[SEP]", SEP_ID)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=32,
+    )
+
+
+def save_tiny_checkpoint(directory: str | Path, seed: int = 0, **overrides: Any) -> CondenserForPreTraining:
+    """Save `tiny_model(CondenserForPreTraining, seed, ...)` over `TINY_VOCAB` and `tiny_tokenizer()` to `directory`.
+
+    `overrides` go to `tiny_config` (the vocabulary size is `len(TINY_VOCAB)` unless overridden). Returns the model.
+    """
+    model = tiny_model(CondenserForPreTraining, seed, **{"vocab_size": len(TINY_VOCAB), **overrides})
+    model.save_pretrained(directory)
+    tiny_tokenizer().save_pretrained(directory)
+    return model
+
+
 __all__ = [
     "CLS_ID",
+    "CONDENSER_ONLY_FIELDS",
     "FIRST_WORD_ID",
+    "FOUR_LAYER_FIELDS",
     "MASK_ID",
+    "NO_DROPOUT",
     "PAD_ID",
     "SEP_ID",
     "TINY_CONFIG_FIELDS",
+    "TINY_VOCAB",
     "TRANSFORMERS_TESTS_AVAILABLE",
     "TRANSFORMERS_TESTS_MISSING",
+    "same_weights_other_config",
+    "save_tiny_checkpoint",
     "tiny_batch",
+    "tiny_bert_config",
     "tiny_config",
     "tiny_model",
+    "tiny_tokenizer",
 ]
