@@ -11,7 +11,7 @@ TORCH_PIP_ARGS ?=
 PYTEST_ARGS ?=
 CHECK_DIRS := src tests utils benchmarks setup.py
 
-.PHONY: install demo test test-oldest benchmark quality style repo-checks clean
+.PHONY: install demo test test-oldest test-lean benchmark quality style repo-checks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,16 @@ test-oldest:
 	$(OLDEST_VENV)/bin/python utils/fetch_transformers_tests.py
 	HF_HUB_OFFLINE=1 $(OLDEST_VENV)/bin/python -m pytest -n 2 $(PYTEST_ARGS) tests
 
+# The core install alone (`pip install transformers-condenser`, no extras) in a third virtual environment: it pulls in
+# no optional dependency, and loading, running and training a checkpoint work (utils/check_lean_install.py).
+LEAN_VENV ?= .venv-lean
+
+test-lean:
+	$(MAKE) $(LEAN_VENV)/bin/python VENV=$(LEAN_VENV)
+	$(LEAN_VENV)/bin/python -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(LEAN_VENV)/bin/python -m pip install --quiet -e .
+	$(LEAN_VENV)/bin/python utils/check_lean_install.py
+
 # Every benchmark table and plot of docs/source/en/benchmarks.md (30-45 minutes on 2 CPU cores; not part of CI).
 benchmark: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run_benchmarks.py $(BENCHMARK_ARGS)
@@ -63,7 +73,7 @@ repo-checks: install
 	HF_HUB_OFFLINE=1 $(BIN)/python utils/check_repo.py
 	HF_HUB_OFFLINE=1 $(BIN)/python utils/check_docstrings.py
 	HF_HUB_OFFLINE=1 $(BIN)/python utils/check_doc_examples.py
-	if [ -f utils/check_layers.py ]; then HF_HUB_OFFLINE=1 $(BIN)/python utils/check_layers.py; fi
+	$(BIN)/python utils/check_layers.py
 
 # Fix what can be fixed automatically.
 style: install
@@ -71,4 +81,4 @@ style: install
 	$(BIN)/ruff format $(CHECK_DIRS)
 
 clean:
-	rm -rf $(VENV) $(OLDEST_VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .cache/transformers-tests
+	rm -rf $(VENV) $(OLDEST_VENV) $(LEAN_VENV) build dist src/*.egg-info .pytest_cache .ruff_cache .cache/transformers-tests
