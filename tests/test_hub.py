@@ -36,58 +36,13 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoTokenizer, PreTrainedTokenizerFast
 from transformers.utils import hub as transformers_hub
 
+from tests.models.condenser.testing_utils import TINY_VOCAB, save_tiny_checkpoint, tiny_model, tiny_tokenizer
 from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserModel
 
 
 REPO_ID = "org/condenser-bert"
 REVISION = "4f1c9a0b2d3e5f60718293a4b5c6d7e8f9012345"
 TEXTS = ["the model reads the text", "a dense vector for every passage", "retrieval"]
-VOCAB = (
-    ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    + "the a model reads text dense vector for every passage retrieval query".split()
-    + ["##s", "##ing", "##al"]
-)
-
-
-def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
-    """An uncased BERT-style WordPiece tokenizer over a tiny fixed vocabulary (no download)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-
-    tokenizer = Tokenizer(models.WordPiece({piece: i for i, piece in enumerate(VOCAB)}, unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece()
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", VOCAB.index("[CLS]")), ("[SEP]", VOCAB.index("[SEP]"))]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=32,
-    )
-
-
-def build_tiny_checkpoint(directory: Path, seed: int = 0) -> CondenserForPreTraining:
-    """Save a tiny random `CondenserForPreTraining` and its tokenizer to `directory`; return the model (eval mode)."""
-    torch.manual_seed(seed)
-    config = CondenserConfig(
-        vocab_size=len(VOCAB),
-        hidden_size=32,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=32,
-        skip_from=2,
-        n_head_layers=2,
-    )
-    model = CondenserForPreTraining(config).eval()
-    model.save_pretrained(directory)
-    build_tiny_tokenizer().save_pretrained(directory)
-    return model
 
 
 def place_in_hub_cache(
@@ -180,8 +135,8 @@ def hub_setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A saved tiny checkpoint, its reference outputs, and an HF_HOME whose hub cache holds it as `REPO_ID`."""
     root = tmp_path_factory.mktemp("hub")
     checkpoint_dir = root / "checkpoint"
-    model = build_tiny_checkpoint(checkpoint_dir)
-    batch = reference_batch(build_tiny_tokenizer())
+    model = save_tiny_checkpoint(checkpoint_dir)
+    batch = reference_batch(tiny_tokenizer())
     save_file({key: value.contiguous() for key, value in batch.items()}, root / "batch.safetensors")
     hf_home = root / "hf_home"
     place_in_hub_cache(checkpoint_dir, hf_home / "hub")
@@ -339,17 +294,12 @@ def fake_hub():
 
 
 @pytest.fixture(scope="module")
-def tiny_model() -> CondenserForPreTraining:
-    torch.manual_seed(0)
-    config = CondenserConfig(
-        vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37,
-        skip_from=2,
-    )  # fmt: skip
-    return CondenserForPreTraining(config)
+def pretraining_model() -> CondenserForPreTraining:
+    return tiny_model(CondenserForPreTraining, vocab_size=len(TINY_VOCAB))
 
 
-def test_push_to_hub_uploads_a_condenser_model_card(fake_hub: FakeHubApi, tiny_model: CondenserForPreTraining):
-    tiny_model.push_to_hub(
+def test_push_to_hub_uploads_a_condenser_model_card(fake_hub: FakeHubApi, pretraining_model: CondenserForPreTraining):
+    pretraining_model.push_to_hub(
         REPO_ID,
         tags=["my-tag"],
         model_card_kwargs={"base_model": "google-bert/bert-base-uncased", "datasets": ["org/corpus"]},
@@ -368,33 +318,35 @@ def test_push_to_hub_uploads_a_condenser_model_card(fake_hub: FakeHubApi, tiny_m
     assert card.data.datasets == ["org/corpus"]
     assert f'AutoModel.from_pretrained("{REPO_ID}")' in card.text
     assert "automatically generated" not in card.text
-    assert not hasattr(tiny_model, "_model_card_kwargs")
+    assert not hasattr(pretraining_model, "_model_card_kwargs")
 
 
-def test_push_to_hub_keeps_the_repository_card(fake_hub: FakeHubApi, tiny_model: CondenserForPreTraining):
+def test_push_to_hub_keeps_the_repository_card(fake_hub: FakeHubApi, pretraining_model: CondenserForPreTraining):
     fake_hub.remote_card = "---\nlicense: mit\n---\n\n# A card written by hand\n"
-    tiny_model.push_to_hub(REPO_ID)
+    pretraining_model.push_to_hub(REPO_ID)
     card = ModelCard(fake_hub.commits[0]["README.md"].decode())
     assert card.data.license == "mit"
     assert "A card written by hand" in card.text and "Published results" not in card.text
 
 
 def test_save_pretrained_with_push_to_hub_uploads_the_card(
-    fake_hub: FakeHubApi, tiny_model: CondenserForPreTraining, tmp_path: Path
+    fake_hub: FakeHubApi, pretraining_model: CondenserForPreTraining, tmp_path: Path
 ):
-    tiny_model.save_pretrained(tmp_path / "out", push_to_hub=True, repo_id=REPO_ID)
+    pretraining_model.save_pretrained(tmp_path / "out", push_to_hub=True, repo_id=REPO_ID)
     (files,) = fake_hub.commits
     assert "model.safetensors" in files
     assert "condenser" in ModelCard(files["README.md"].decode()).data.tags
     assert (tmp_path / "out" / "README.md").read_bytes() == files["README.md"]
 
 
-def test_push_to_hub_keeps_the_repository_card_and_says_so(fake_hub: FakeHubApi, tiny_model: CondenserForPreTraining):
+def test_push_to_hub_keeps_the_repository_card_and_says_so(
+    fake_hub: FakeHubApi, pretraining_model: CondenserForPreTraining
+):
     from transformers_condenser import hub_mixin
 
     fake_hub.remote_card = "---\nlicense: mit\n---\n\n# A card written by hand\n"
     with mock.patch.object(hub_mixin.logger, "info") as info:
-        tiny_model.push_to_hub(REPO_ID)
+        pretraining_model.push_to_hub(REPO_ID)
     assert "A card written by hand" in fake_hub.commits[0]["README.md"].decode()
     assert any(
         "Kept the model card" in call.args[0] and "model_card_kwargs" in call.args[0] for call in info.call_args_list
@@ -402,23 +354,23 @@ def test_push_to_hub_keeps_the_repository_card_and_says_so(fake_hub: FakeHubApi,
 
 
 def test_push_to_hub_with_model_card_kwargs_replaces_the_repository_card(
-    fake_hub: FakeHubApi, tiny_model: CondenserForPreTraining
+    fake_hub: FakeHubApi, pretraining_model: CondenserForPreTraining
 ):
     fake_hub.remote_card = "---\nlicense: mit\ntags:\n- hand-tag\n---\n\n# A card written by hand\n"
-    tiny_model.push_to_hub(REPO_ID, model_card_kwargs={"base_model": "google-bert/bert-base-uncased"})
+    pretraining_model.push_to_hub(REPO_ID, model_card_kwargs={"base_model": "google-bert/bert-base-uncased"})
     card = ModelCard(fake_hub.commits[0]["README.md"].decode())
     assert "A card written by hand" not in card.text
     assert f'AutoModel.from_pretrained("{REPO_ID}")' in card.text
     assert card.data.base_model == "google-bert/bert-base-uncased"
     # The repository's tags are kept on the new card.
     assert {"condenser", "hand-tag"} <= set(card.data.tags)
-    assert not hasattr(tiny_model, "_model_card_kwargs")
+    assert not hasattr(pretraining_model, "_model_card_kwargs")
 
 
 def test_push_to_hub_with_empty_model_card_kwargs_replaces_the_repository_card(
-    fake_hub: FakeHubApi, tiny_model: CondenserForPreTraining
+    fake_hub: FakeHubApi, pretraining_model: CondenserForPreTraining
 ):
     fake_hub.remote_card = "---\nlicense: mit\n---\n\n# A card written by hand\n"
-    tiny_model.push_to_hub(REPO_ID, model_card_kwargs={})
+    pretraining_model.push_to_hub(REPO_ID, model_card_kwargs={})
     card = ModelCard(fake_hub.commits[0]["README.md"].decode())
     assert "A card written by hand" not in card.text and "condenser" in card.data.tags

@@ -27,10 +27,11 @@ from unittest import mock
 import pytest
 from huggingface_hub import EvalResult, ModelCard
 
-from transformers_condenser import CondenserConfig, CondenserModel
+from transformers_condenser import CondenserModel
 from transformers_condenser.model_card import main, write_model_card
 
-from .test_hub import REPO_ID, build_tiny_checkpoint, place_in_hub_cache
+from .models.condenser.testing_utils import FOUR_LAYER_FIELDS, save_tiny_checkpoint, tiny_model
+from .test_hub import REPO_ID, place_in_hub_cache
 
 
 EVAL_RESULTS = [
@@ -58,7 +59,7 @@ EVAL_RESULTS = [
 def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny saved `CondenserForPreTraining` with its tokenizer."""
     directory = tmp_path_factory.mktemp("card") / "condenser-bert"
-    build_tiny_checkpoint(directory)
+    save_tiny_checkpoint(directory, **FOUR_LAYER_FIELDS)
     return directory
 
 
@@ -113,10 +114,10 @@ def test_card_describes_the_checkpoint_from_its_config(fresh_checkpoint: Path):
     assert card.data.tags == ["condenser", "dense-retrieval", "bert"]
     assert card.data.license == "apache-2.0" and card.data.language == "en"
 
-    config = CondenserConfig(hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=20,
-                             vocab_size=50, skip_from=1, n_head_layers=1, late_mlm=False)  # fmt: skip
+    # Another shape (3 layers, hidden 16, a 1-layer head) and no late MLM loss: the card follows the config.
+    backbone = tiny_model(CondenserModel, hidden_size=16, num_hidden_layers=3, num_attention_heads=2, late_mlm=False)
     backbone_dir = fresh_checkpoint.parent / "backbone"
-    CondenserModel(config).save_pretrained(backbone_dir)
+    backbone.save_pretrained(backbone_dir)
     text = ModelCard.load(write_model_card(backbone_dir)).text
     assert "3 layers, hidden size 16" in text and "1 Transformer layer(s)" in text
     assert "masked-LM loss of the head only" in text
@@ -157,9 +158,7 @@ def test_card_usage_snippets_run_offline_by_hub_id(checkpoint_dir: Path, tmp_pat
 
 
 def test_card_without_tokenizer_points_to_the_base_model_tokenizer(tmp_path: Path):
-    config = CondenserConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=20,
-                             vocab_size=50, skip_from=1)  # fmt: skip
-    CondenserModel(config).save_pretrained(tmp_path / "ckpt")
+    tiny_model(CondenserModel).save_pretrained(tmp_path / "ckpt")
     text = ModelCard.load(write_model_card(tmp_path / "ckpt", repo_id=REPO_ID, base_model="org/bert")).text
     assert 'AutoTokenizer.from_pretrained("org/bert")' in text and "has no tokenizer files" in text
 
