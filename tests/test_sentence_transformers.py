@@ -44,6 +44,7 @@ from safetensors import safe_open  # noqa: E402
 from torch.testing import assert_close  # noqa: E402
 from transformers import AutoTokenizer, BertConfig, BertModel  # noqa: E402
 
+from tests.models.condenser.testing_utils import tiny_bert_config, tiny_model  # noqa: E402
 from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserModel  # noqa: E402
 from transformers_condenser.sentence_transformers_export import save_as_sentence_transformer  # noqa: E402
 
@@ -201,7 +202,9 @@ class SaveAsSentenceTransformerTest(unittest.TestCase):
             # A model object loaded from that folder finds the tokenizer there too.
             reloaded = CondenserForPreTraining.from_pretrained(checkpoint)
             from_object = save_as_sentence_transformer(reloaded, Path(workdir) / "st-object")
-            self.assertTrue((from_object / "tokenizer.json").is_file())
+            # ... and writes the checkpoint's tokenizer: it tokenizes as the original one.
+            exported_tokenizer = AutoTokenizer.from_pretrained(from_object)
+            self.assertEqual(exported_tokenizer(TEXTS)["input_ids"], self.tokenizer(TEXTS)["input_ids"])
             # The in-memory model only carries the BERT config's stale `_name_or_path` (a Hub id): no tokenizer is
             # guessed from it.
             self.assertEqual(pretraining.name_or_path, "nreimers/MiniLM-L6-H384-uncased")
@@ -233,17 +236,13 @@ class SaveAsSentenceTransformerTest(unittest.TestCase):
             self.assertEqual(os.listdir(stranger), ["notes.txt"])
 
     def test_missing_tokenizer_and_wrong_model_type_raise_clear_errors(self) -> None:
-        model = CondenserModel(
-            CondenserConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, skip_from=1)
-        )
+        model = tiny_model(CondenserModel)
         with tempfile.TemporaryDirectory() as workdir:
             with self.assertRaisesRegex(ValueError, "tokenizer="):
                 save_as_sentence_transformer(model, Path(workdir) / "st")
             self.assertEqual(os.listdir(workdir), [])
             with self.assertRaisesRegex(TypeError, "CondenserModel"):
-                save_as_sentence_transformer(
-                    BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=4)), workdir
-                )
+                save_as_sentence_transformer(BertModel(tiny_bert_config()), workdir)
 
 
 if __name__ == "__main__":

@@ -18,19 +18,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserModel
+from tests.models.condenser.testing_utils import tiny_model
+from transformers_condenser import CondenserForPreTraining, CondenserModel
 
 
 @pytest.fixture(scope="module")
-def good_weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
-    """A tiny saved pre-training checkpoint and the bytes of its intact weights file."""
+def good_weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes, CondenserForPreTraining]:
+    """A tiny saved pre-training checkpoint, the bytes of its intact weights file, and the saved model."""
     folder = tmp_path_factory.mktemp("checkpoint")
-    torch.manual_seed(0)
-    config = CondenserConfig(
-        vocab_size=99, hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37, skip_from=2
-    )
-    CondenserForPreTraining(config).save_pretrained(folder)
-    return folder, (folder / "model.safetensors").read_bytes()
+    model = tiny_model(CondenserForPreTraining)
+    model.save_pretrained(folder)
+    return folder, (folder / "model.safetensors").read_bytes(), model
 
 
 @pytest.mark.parametrize("model_class", [CondenserForPreTraining, CondenserModel])
@@ -40,7 +38,7 @@ def good_weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]
     ids=["empty", "truncated", "garbage"],
 )
 def test_unreadable_weights_raise_os_error_naming_the_fix(good_weights, model_class, corrupt):
-    folder, data = good_weights
+    folder, data, model = good_weights
     weights = folder / "model.safetensors"
     try:
         weights.write_bytes(corrupt(data))
@@ -48,5 +46,9 @@ def test_unreadable_weights_raise_os_error_naming_the_fix(good_weights, model_cl
             model_class.from_pretrained(folder)
     finally:
         weights.write_bytes(data)
-    # The intact file still loads: the error came from the corruption.
-    assert isinstance(model_class.from_pretrained(folder), model_class)
+    # The intact file still loads, every weight as saved: the error came from the corruption.
+    saved = model if model_class is CondenserForPreTraining else model.base_model
+    expected, loaded = saved.state_dict(), model_class.from_pretrained(folder).state_dict()
+    assert loaded.keys() == expected.keys()
+    for key, value in expected.items():
+        torch.testing.assert_close(loaded[key], value, rtol=0, atol=0, msg=key)
