@@ -220,7 +220,7 @@ def test_errors_for_a_missing_or_non_condenser_directory(tmp_path: Path, checkpo
     "arguments, message",
     [
         (["--checkpoint_dir", "{tmp}/missing"], "does not exist"),
-        (["--checkpoint_dir", "{tmp}"], "not a Condenser checkpoint"),
+        (["--checkpoint_dir", "{tmp}"], "has no config.json"),
         (["--checkpoint_dir", "{checkpoint}", "--eval_results", "{tmp}/none.json"], "Cannot read"),
     ],
 )
