@@ -43,6 +43,16 @@ from torch.nn import functional as F
 from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, BertForPreTraining
 from transformers.models.bert.modeling_bert import BertLayer
 
+from tests.models.condenser.testing_utils import (
+    CLS_ID,
+    FOUR_LAYER_FIELDS,
+    SENSITIVE_FIELDS,
+    SEP_ID,
+    tiny_batch,
+    tiny_bert_config,
+    tiny_config,
+    tiny_model,
+)
 from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserModel
 from transformers_condenser.conversion import (
     convert_main,
@@ -53,8 +63,9 @@ from transformers_condenser.conversion import (
 
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-PAD_ID, CLS_ID, SEP_ID, MASK_ID = 0, 2, 3, 4
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"tok{i}" for i in range(94)]
+# The test batch: three padded rows.
+BATCH_LENGTHS = (12, 9, 5)
 TOKENIZER_FILES = {
     "vocab.txt": "\n".join(VOCAB) + "\n",
     # As saved by transformers 4.2 in the original releases: no `tokenizer_class` (config.json said "bert").
@@ -79,20 +90,6 @@ class _CreatesFileWhenUnpickled:
 
     def __reduce__(self):
         return (open, (self.marker, "w"))
-
-
-def tiny_bert_config(num_hidden_layers: int = 4) -> BertConfig:
-    """A BERT of well under 1M parameters, eager attention, weights spread wide enough that outputs differ clearly."""
-    return BertConfig(
-        vocab_size=len(VOCAB),
-        hidden_size=32,
-        num_hidden_layers=num_hidden_layers,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=64,
-        initializer_range=0.2,
-        attn_implementation="eager",
-    )
 
 
 def random_head(config: BertConfig, n_layers: int, seed: int) -> nn.ModuleList:
@@ -121,7 +118,7 @@ def write_original_checkpoint(
     `weights_format="bin"` writes `pytorch_model.bin` as transformers 4.2 did: a pickled state dict including the tied
     decoder copies and the `position_ids` buffer.
     """
-    config = tiny_bert_config()
+    config = tiny_bert_config(**SENSITIVE_FIELDS)
     torch.manual_seed(seed)
     bert = bert_class(config).eval()
     directory.mkdir(parents=True)
@@ -153,29 +150,6 @@ def edit_head_file(directory: Path, edit) -> None:
     state = torch.load(directory / "model.pt", weights_only=True)
     edit(state)
     torch.save(state, directory / "model.pt")
-
-
-def make_batch(seed: int = 0) -> dict[str, torch.Tensor]:
-    """Three padded rows (lengths 12, 9, 5) with a third of the tokens masked and both token types."""
-    generator = torch.Generator().manual_seed(seed)
-    lengths, seq_len = [12, 9, 5], 12
-    input_ids = torch.randint(5, len(VOCAB), (len(lengths), seq_len), generator=generator)
-    attention_mask = torch.zeros_like(input_ids)
-    token_type_ids = torch.zeros_like(input_ids)
-    labels = torch.full_like(input_ids, -100)
-    for row, length in enumerate(lengths):
-        input_ids[row, 0], input_ids[row, length - 1], input_ids[row, length:] = CLS_ID, SEP_ID, PAD_ID
-        attention_mask[row, :length] = 1
-        token_type_ids[row, length // 2 : length] = 1
-        masked = 1 + torch.randperm(length - 2, generator=generator)[: max(1, (length - 2) // 3)]
-        labels[row, masked] = input_ids[row, masked]
-        input_ids[row, masked] = MASK_ID
-    return {
-        "input_ids": input_ids,
-        "attention_mask": attention_mask,
-        "token_type_ids": token_type_ids,
-        "labels": labels,
-    }
 
 
 def original_condenser_losses(
@@ -235,7 +209,7 @@ class ConvertOriginalCheckpointTest(ConversionTestCase):
         self.assertEqual(output, self.converted.resolve())
         model = CondenserForPreTraining.from_pretrained(output).eval()
         self.assertEqual((model.config.skip_from, model.config.n_head_layers), (skip_from, 3))
-        batch = make_batch()
+        batch = tiny_batch(tiny_config(), lengths=BATCH_LENGTHS)
         with torch.no_grad():
             head_loss, late_loss = original_condenser_losses(bert, head, skip_from, batch)
             outputs = model(**batch)
@@ -454,6 +428,7 @@ class ConversionOutputSafetyTest(ConversionTestCase):
 
     def test_output_directory_containing_the_input_is_refused(self) -> None:
         write_original_checkpoint(self.original)
+        original_files = {path.name: path.read_bytes() for path in self.original.iterdir()}
         sibling = self.root / "my-other-model"
         sibling.mkdir()
         (sibling / "notes.txt").write_text("keep me")
@@ -465,7 +440,8 @@ class ConversionOutputSafetyTest(ConversionTestCase):
         with self.assertRaisesRegex(ValueError, "is or contains the input"):
             export_to_bert(self.converted, self.root)
         self.assertEqual((sibling / "notes.txt").read_text(), "keep me")
-        self.assertTrue((self.original / "model.pt").is_file())
+        # The input checkpoint is untouched: the same files with the same bytes.
+        self.assertEqual({path.name: path.read_bytes() for path in self.original.iterdir()}, original_files)
 
     def test_existing_folder_that_is_not_a_checkpoint_is_not_replaced(self) -> None:
         write_original_checkpoint(self.original)
@@ -607,9 +583,8 @@ print("stock transformers reproduced the Condenser outputs")
 class ExportToBertTest(ConversionTestCase):
     def save_condenser(self, directory: Path, model_class: type = CondenserForPreTraining) -> nn.Module:
         """Save a tiny random Condenser (with tokenizer files) to `directory`; return it in eval mode."""
-        torch.manual_seed(0)
-        config = CondenserConfig(**tiny_bert_config().to_diff_dict(), skip_from=2)
-        model = model_class(config).eval()
+        # Default attention, as stock transformers loads the export: outputs are compared bit for bit.
+        model = tiny_model(model_class, **FOUR_LAYER_FIELDS, initializer_range=SENSITIVE_FIELDS["initializer_range"])
         model.save_pretrained(directory)
         for name, text in TOKENIZER_FILES.items():
             (directory / name).write_text(text)
@@ -627,7 +602,11 @@ class ExportToBertTest(ConversionTestCase):
         self.assertEqual(json.loads((mlm_dir / "config.json").read_text())["architectures"], ["BertForMaskedLM"])
         self.assertEqual(json.loads((backbone_dir / "config.json").read_text())["architectures"], ["BertModel"])
 
-        inputs = {name: tensor for name, tensor in make_batch().items() if name != "labels"}
+        inputs = {
+            name: tensor
+            for name, tensor in tiny_batch(tiny_config(), lengths=BATCH_LENGTHS).items()
+            if name != "labels"
+        }
         with torch.no_grad():
             backbone = CondenserModel.from_pretrained(condenser_dir).eval()(**inputs)
             late_logits = model(**inputs).late_logits

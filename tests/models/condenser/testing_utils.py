@@ -59,8 +59,8 @@ TINY_CONFIG_FIELDS: dict[str, Any] = {
     "skip_from": 1,
     "n_head_layers": 1,
 }
-# The Condenser fields of `TINY_CONFIG_FIELDS`; the others are the backbone's BERT fields.
-CONDENSER_ONLY_FIELDS = ("skip_from", "n_head_layers")
+# The fields a `CondenserConfig` adds to `BertConfig`'s; the others describe the backbone BERT.
+CONDENSER_ONLY_FIELDS = ("skip_from", "n_head_layers", "late_mlm", "sparse_prediction", "cocondenser")
 # 4 backbone layers read by a 2-layer head from layer 2: layers both below and above `skip_from`, several head layers.
 FOUR_LAYER_FIELDS: dict[str, Any] = {"num_hidden_layers": 4, "skip_from": 2, "n_head_layers": 2}
 # `FOUR_LAYER_FIELDS`, eager attention, and weights 10x BERT's `initializer_range`: random models then give different
@@ -97,9 +97,9 @@ def tiny_model(
 
 
 def tiny_bert_config(**overrides: Any) -> BertConfig:
-    """The `BertConfig` of `tiny_config(**overrides)`'s backbone: `TINY_CONFIG_FIELDS` without the Condenser fields."""
-    fields = {key: value for key, value in TINY_CONFIG_FIELDS.items() if key not in CONDENSER_ONLY_FIELDS}
-    return BertConfig(**{**fields, **overrides})
+    """The `BertConfig` of `tiny_config(**overrides)`'s backbone: its fields less `CONDENSER_ONLY_FIELDS`."""
+    fields = {**TINY_CONFIG_FIELDS, **overrides}
+    return BertConfig(**{key: value for key, value in fields.items() if key not in CONDENSER_ONLY_FIELDS})
 
 
 def same_weights_other_config(model: CondenserPreTrainedModel, **overrides: Any) -> CondenserPreTrainedModel:
