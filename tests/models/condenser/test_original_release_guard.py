@@ -33,14 +33,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 import torch
 from huggingface_hub.file_download import repo_folder_name
-from transformers import BertConfig, BertForMaskedLM
+from transformers import BertForMaskedLM
 
+from tests.models.condenser.testing_utils import tiny_bert_config, tiny_model
 from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserModel
 
 
 REPO_ID = "Luyu/tiny-condenser"
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 PRETRAINING_CLASSES = [CondenserForPreTraining]
+# Deeper than the default `skip_from` (6), so that the checkpoints load without a `skip_from` argument.
+RELEASE_LAYERS = {"num_hidden_layers": 8}
 
 
 class _Trap:
@@ -53,23 +56,12 @@ class _Trap:
         return (open, (self.path, "w"))
 
 
-def tiny_bert_config() -> BertConfig:
-    return BertConfig(
-        vocab_size=99,
-        hidden_size=32,
-        num_hidden_layers=8,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=64,
-    )
-
-
 @pytest.fixture(scope="module")
 def release(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A BERT folder in the original release's layout (booby-trapped `model.pt`), and the same without `model.pt`."""
     root = tmp_path_factory.mktemp("original_release")
     torch.manual_seed(0)
-    bert = BertForMaskedLM(tiny_bert_config()).eval()
+    bert = BertForMaskedLM(tiny_bert_config(**RELEASE_LAYERS)).eval()
     plain = root / "plain_bert"
     bert.save_pretrained(plain)
     original = root / "original"
@@ -135,16 +127,23 @@ def test_backbone_loads_the_original_layout_silently(release: dict):
 def test_bert_without_model_pt_still_warm_starts(release: dict):
     model, info = CondenserForPreTraining.from_pretrained(release["plain"], output_loading_info=True)
     assert {key for key in model.state_dict() if key.startswith("head_layers.")} <= set(info["missing_keys"])
+    # ... and the backbone and MLM head are the BERT's.
+    bert_state = release["bert"].state_dict()
+    for key, value in model.state_dict().items():
+        if not key.startswith("head_layers."):
+            torch.testing.assert_close(value, bert_state[key], rtol=0, atol=0, msg=key)
 
 
 def test_condenser_checkpoint_with_a_stray_model_pt_loads(release: dict, tmp_path: Path):
     # Only a BERT checkpoint next to model.pt is the original layout; a Condenser checkpoint holds its own head.
-    model = CondenserForPreTraining(CondenserConfig(vocab_size=99, hidden_size=32, num_hidden_layers=8,
-                                                    num_attention_heads=4, intermediate_size=37))  # fmt: skip
+    model = tiny_model(CondenserForPreTraining, **RELEASE_LAYERS)
     model.save_pretrained(tmp_path)
     shutil.copy(release["original"] / "model.pt", tmp_path / "model.pt")
-    _, info = CondenserForPreTraining.from_pretrained(tmp_path, output_loading_info=True)
+    loaded, info = CondenserForPreTraining.from_pretrained(tmp_path, output_loading_info=True)
     assert not info["missing_keys"]
+    saved = model.state_dict()
+    for key, value in loaded.state_dict().items():
+        torch.testing.assert_close(value, saved[key], rtol=0, atol=0, msg=key)
 
 
 def test_hub_id_of_the_original_layout_is_refused_from_the_cache(release: dict, tmp_path: Path):
