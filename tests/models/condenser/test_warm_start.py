@@ -37,7 +37,6 @@ from torch.testing import assert_close
 from transformers import (
     AutoModelForPreTraining,
     AutoTokenizer,
-    BertConfig,
     BertForMaskedLM,
     BertForPreTraining,
     BertModel,
@@ -48,6 +47,7 @@ from transformers import (
     RobertaModel,
 )
 
+from tests.models.condenser.testing_utils import FOUR_LAYER_FIELDS, tiny_bert_config
 from transformers_condenser import CondenserConfig, CondenserForPreTraining
 
 
@@ -73,33 +73,25 @@ INDEX_GROUP = re.compile(r"\{([^}]*)\}")
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def tiny_bert_config() -> BertConfig:
-    """A BERT config of a few thousand parameters whose hyperparameters all differ from BERT's defaults.
-
-    Distinct values prove they travel into the `CondenserConfig`; the large `initializer_range` makes newly initialised
-    weights recognisable by their standard deviation.
-    """
-    return BertConfig(
-        vocab_size=99,
-        hidden_size=32,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        intermediate_size=37,
-        hidden_act="gelu_new",
-        hidden_dropout_prob=0.05,
-        attention_probs_dropout_prob=0.07,
-        max_position_embeddings=64,
-        type_vocab_size=3,
-        initializer_range=0.2,
-        layer_norm_eps=1e-7,
-        pad_token_id=1,
-    )
+# The tiny BERT warm started from: 4 layers (room for `skip_from=2`), hyperparameters that all differ from BERT's
+# defaults (distinct values prove they travel into the `CondenserConfig`), and a large `initializer_range` that makes
+# newly initialised weights recognisable by their standard deviation.
+WARM_START_FIELDS = {
+    **FOUR_LAYER_FIELDS,
+    "hidden_act": "gelu_new",
+    "hidden_dropout_prob": 0.05,
+    "attention_probs_dropout_prob": 0.07,
+    "type_vocab_size": 3,
+    "initializer_range": 0.2,
+    "layer_norm_eps": 1e-7,
+    "pad_token_id": 1,
+}
 
 
 def save_random_bert(model_class: type[PreTrainedModel], folder: str, seed: int = 0) -> PreTrainedModel:
     """Save a randomly initialised tiny `model_class` to `folder`, its non-zero biases and LayerNorms perturbed."""
     torch.manual_seed(seed)
-    model = model_class(tiny_bert_config()).eval()
+    model = model_class(tiny_bert_config(**WARM_START_FIELDS)).eval()
     with torch.no_grad():
         # BERT initialises biases to 0 and LayerNorms to 1/0, as the new Condenser weights are: move them away so that
         # "loaded" and "newly initialised" cannot be confused.
