@@ -24,14 +24,14 @@ import pytest
 import torch
 from datasets import Dataset
 from safetensors.torch import load_file
-from transformers import BertConfig, BertForMaskedLM
+from transformers import BertForMaskedLM
 
+from tests.models.condenser.testing_utils import FOUR_LAYER_FIELDS, tiny_bert_config, tiny_config
 from transformers_condenser import CondenserForPreTraining
 from transformers_condenser.demo import load_demo_corpus, train_demo_tokenizer
 from transformers_condenser.pretrain import main
 
 
-TINY = {"hidden_size": 32, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 37}
 COMMON_FLAGS = ["--per_device_train_batch_size", "4", "--logging_steps", "1", "--save_strategy", "no"]
 COMMON_FLAGS += ["--report_to", "none", "--use_cpu", "--seed", "0", "--dataloader_num_workers", "0"]
 COMMON_FLAGS += ["--max_length", "64"]
@@ -50,13 +50,11 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     spans = [[row[: len(row) // 2], row[len(row) // 2 :]] for row in ids]
     Dataset.from_dict({"spans": spans}).save_to_disk(str(root / "spans"))
 
-    config = {"model_type": "condenser", "vocab_size": len(tokenizer), "skip_from": 2, **TINY}
-    config["max_position_embeddings"] = 64
-    (root / "config").mkdir()
-    (root / "config" / "config.json").write_text(json.dumps(config))
+    # 4 layers: the runs below pass `--skip_from 2`.
+    tiny_config(vocab_size=len(tokenizer), **FOUR_LAYER_FIELDS).save_pretrained(root / "config")
 
     torch.manual_seed(0)
-    bert = BertForMaskedLM(BertConfig(vocab_size=len(tokenizer), max_position_embeddings=64, **TINY))
+    bert = BertForMaskedLM(tiny_bert_config(vocab_size=len(tokenizer), **FOUR_LAYER_FIELDS))
     bert.save_pretrained(root / "bert")
     tokenizer.save_pretrained(root / "bert")
     return {"root": root, "tokenizer": root / "tokenizer", "blocks": root / "blocks", "spans": root / "spans",
@@ -76,8 +74,16 @@ def test_condenser_from_config_writes_checkpoint_loss_curve_and_card(workspace: 
     losses = [entry["loss"] for entry in history if "loss" in entry]
     assert len(losses) == 3 and all(loss > 0 for loss in losses)
     # The head is in the checkpoint.
-    assert any(key.startswith("head_layers.1.") for key in load_file(output_dir / "model.safetensors"))
-    assert json.loads((workspace["root"] / "scratch-bert" / "config.json").read_text())["model_type"] == "bert"
+    checkpoint = load_file(output_dir / "model.safetensors")
+    assert any(key.startswith("head_layers.1.") for key in checkpoint)
+    # The exported BERT holds the trained backbone and MLM head: the checkpoint's tensors.
+    export_dir = workspace["root"] / "scratch-bert"
+    assert json.loads((export_dir / "config.json").read_text())["model_type"] == "bert"
+    exported = load_file(export_dir / "model.safetensors")
+    assert {key for key in checkpoint if not key.startswith("head_layers.")} <= exported.keys()
+    for key, value in checkpoint.items():
+        if not key.startswith("head_layers."):
+            assert torch.equal(exported[key], value), key
 
 
 def test_cocondenser_warm_start_with_gradient_cache(workspace: dict[str, Path]):
@@ -185,7 +191,11 @@ def _run_two_process_cocondenser(workspace: dict[str, Path], launcher: list[str]
     assert result.returncode == 0, result.stderr[-3000:]
     history = json.loads((output_dir / "trainer_log_history.json").read_text())
     assert [entry["step"] for entry in history if "loss" in entry] == [1, 2]
-    assert (output_dir / "model.safetensors").is_file()
+    # The saved checkpoint is the trained coCondenser: its backbone moved away from the BERT it started from.
+    model = CondenserForPreTraining.from_pretrained(output_dir)
+    assert model.config.cocondenser is True and model.config.skip_from == 2
+    bert = BertForMaskedLM.from_pretrained(workspace["bert"])
+    assert not torch.equal(model.bert.embeddings.word_embeddings.weight, bert.bert.embeddings.word_embeddings.weight)
 
 
 def test_torchrun_two_cpu_processes(workspace: dict[str, Path]):
