@@ -925,13 +925,11 @@ class CondenserTrainingTest(unittest.TestCase):
         outputs = model(**batch)
         for name in ("loss", "head_mlm_loss", "late_mlm_loss"):
             value = getattr(outputs, name)
-            self.assertTrue(torch.isfinite(value), f"{name} is {value}")
             self.assertEqual(value.item(), 0.0)
         self.assertEqual(tuple(outputs.logits.shape), (0, model.config.vocab_size))
         outputs.loss.backward()
         for name, parameter in model.named_parameters():
             if parameter.grad is not None:
-                self.assertTrue(torch.isfinite(parameter.grad).all(), name)
                 self.assertEqual(parameter.grad.abs().sum().item(), 0.0, name)
 
     def test_gradient_checkpointing_covers_head_layers_and_keeps_loss_and_grads(self) -> None:
@@ -1007,7 +1005,6 @@ class CondenserTrainingTest(unittest.TestCase):
             loss.backward()
             optimizer.step()
         final = eval_loss()
-        self.assertTrue(torch.isfinite(torch.tensor(final)))
         self.assertLess(final, initial - 0.5, f"loss went from {initial:.3f} to {final:.3f}")
 
 
