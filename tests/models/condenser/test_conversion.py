@@ -226,7 +226,14 @@ class ConvertOriginalCheckpointTest(ConversionTestCase):
         convert_original_checkpoint(self.original, self.converted, skip_from=2)
 
         names = sorted(path.name for path in self.converted.iterdir())
-        code_files = ["configuration_condenser.py", "modeling_condenser.py"]
+        # The code `trust_remote_code=True` loads: the model file and its relative imports.
+        code_files = [
+            "configuration_condenser.py",
+            "hub_mixin.py",
+            "loss_condenser.py",
+            "modeling_condenser.py",
+            "training_kernels.py",
+        ]
         self.assertEqual(names, sorted(["config.json", "model.safetensors", *TOKENIZER_FILES, *code_files]))
         for name, text in TOKENIZER_FILES.items():
             if name == "tokenizer_config.json":
