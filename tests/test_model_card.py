@@ -259,3 +259,12 @@ def test_tools_share_one_config_reader_and_error_policy(tmp_path: Path):
             tool(tmp_path / "broken")
         with pytest.raises(ValueError, match="must hold a JSON object"):
             tool(tmp_path / "list")
+
+
+def test_cocondenser_tag_follows_the_configuration_unless_given(fresh_checkpoint: Path):
+    config_file = fresh_checkpoint / "config.json"
+    config = json.loads(config_file.read_text())
+    for saved, given, expected in ((False, None, False), (True, None, True), (True, False, False)):
+        config_file.write_text(json.dumps(config | {"cocondenser": saved}))
+        card = ModelCard.load(write_model_card(fresh_checkpoint, repo_id=REPO_ID, cocondenser=given))
+        assert ("cocondenser" in card.data.tags) is expected, (saved, given)

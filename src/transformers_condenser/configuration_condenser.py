@@ -120,7 +120,12 @@ class CondenserConfig(BertConfig):
         # Fields of transformers 4.x BERT configs (e.g. the original Condenser releases) that 5.x BERT layers dropped.
         kwargs.pop("gradient_checkpointing", None)
         # Saved by transformers-condenser before 0.1: now the "sdpa_recompute" attention implementation.
-        kwargs.pop("recompute_attention", None)
+        if kwargs.pop("recompute_attention", None) is False:
+            logger.warning_once(
+                "`recompute_attention` is no longer a configuration field and `recompute_attention=False` is ignored: "
+                'the pre-training model\'s default attention is "sdpa_recompute"; pass `attn_implementation="sdpa"` '
+                "to keep the attention probabilities instead."
+            )
         position_embedding_type = kwargs.pop("position_embedding_type", "absolute")
         if position_embedding_type != "absolute":
             raise ValueError(
@@ -171,7 +176,14 @@ class CondenserConfig(BertConfig):
         """Like [`~transformers.PreTrainedConfig.from_dict`], but field overrides in `kwargs` are applied before
         validation, so that e.g. a 6-layer BERT config loads with `skip_from=3` (the default of 6 would be invalid)."""
         overrides = {key: kwargs.pop(key) for key in list(kwargs) if key in cls.__dataclass_fields__}
-        return super().from_dict({**config_dict, **overrides}, **kwargs)
+        config_dict = {**config_dict, **overrides}
+        # Saved by the `CoCondenserForPreTraining` class of transformers-condenser before 0.1, which had no field.
+        if "cocondenser" not in config_dict and "CoCondenserForPreTraining" in (
+            config_dict.get("architectures") or []
+        ):
+            logger.info("A CoCondenserForPreTraining checkpoint: loading it with `cocondenser=True`.")
+            config_dict["cocondenser"] = True
+        return super().from_dict(config_dict, **kwargs)
 
     def validate_architecture(self):
         """Part of `@strict`-powered validation: checks the fields that shape the model."""

@@ -74,7 +74,11 @@ TIED_BERT_KEYS = {
 }
 OBSOLETE_BERT_CONFIG_FIELDS = ("gradient_checkpointing", "position_embedding_type")
 # Fields of a `CondenserConfig` that a `BertConfig` does not have.
-CONDENSER_ONLY_CONFIG_FIELDS = ("skip_from", "n_head_layers", "late_mlm", "auto_map", "architectures", "model_type")
+# The fields a plain BERT `config.json` must not carry: every field CondenserConfig adds to BertConfig, and the ones that
+# name the Condenser classes.
+CONDENSER_ONLY_CONFIG_FIELDS = tuple(
+    sorted(set(CondenserConfig.__dataclass_fields__) - set(BertConfig.__dataclass_fields__))
+) + ("auto_map", "architectures", "model_type")
 
 
 def _original_head_layer_shapes(hidden_size: int, intermediate_size: int) -> dict[str, tuple[int, ...]]:

@@ -97,7 +97,8 @@ def gradient_cache_step(
 
     Accumulates into the parameters' `.grad` the gradient of
     `mlm_loss_scale * (head_mlm_loss + late_mlm_loss) + contrastive_loss_scale * contrastive_loss` of the whole batch,
-    the same as `model(**inputs).loss` (with those scales) followed by `backward`, with the memory of one chunk of
+    the same as `model(**inputs).loss` (with those scales; with `gather=True`, the contrastive loss over the spans of
+    all processes, as `CondenserTrainer` computes it) followed by `backward`, with the memory of one chunk of
     activations plus the CLS vectors of the batch. It does not step or zero anything: call it where you would call
     forward and backward, between `optimizer.zero_grad()` and `optimizer.step()`.
 

@@ -118,7 +118,7 @@ def contrastive_span_loss(
     """
     if cls_vectors.dim() != 2:
         raise ValueError(f"`cls_vectors` must have shape (batch_size, hidden_size), got {tuple(cls_vectors.shape)}.")
-    if cls_vectors.shape[0] % 2:
+    if cls_vectors.shape[0] % 2 and not gather:  # with `gather`, checked on every process alike before gathering
         raise ValueError(
             f"coCondenser batches are pairs of spans laid out [d1s1, d1s2, d2s1, d2s2, ...], so the batch size must be "
             f"even; got {cls_vectors.shape[0]} CLS vectors."

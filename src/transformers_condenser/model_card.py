@@ -230,7 +230,7 @@ def write_model_card(
     license: str = "apache-2.0",
     datasets: Sequence[str] | None = None,
     language: str | Sequence[str] | None = "en",
-    cocondenser: bool = False,
+    cocondenser: bool | None = None,
     tags: Sequence[str] | None = None,
     eval_results: Sequence[EvalResult | Mapping[str, Any]] | None = None,
 ) -> Path:
@@ -256,9 +256,9 @@ def write_model_card(
             Hub ids of the pre-training datasets.
         language (`str` or `Sequence[str]`, *optional*, defaults to `"en"`):
             ISO 639 code(s) of the training text; `None` leaves it out.
-        cocondenser (`bool`, *optional*, defaults to `False`):
+        cocondenser (`bool`, *optional*):
             Whether the checkpoint was pre-trained with coCondenser's contrastive loss (adds the `cocondenser` tag and
-            says so in the description). The configuration does not record it.
+            says so in the description). Defaults to the configuration's `cocondenser`.
         tags (`Sequence[str]`, *optional*):
             Tags added to `condenser`, `dense-retrieval` and `bert`.
         eval_results (`Sequence[EvalResult | Mapping]`, *optional*):
@@ -292,6 +292,8 @@ def write_model_card(
     ```
     """
     config = _load_checkpoint_config(checkpoint_dir)
+    if cocondenser is None:
+        cocondenser = config.cocondenser
     path = Path(checkpoint_dir).resolve()
     repo_id = repo_id or path.name
     model_name = model_name or repo_id.split("/")[-1]
@@ -383,7 +385,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="Hub id of a pre-training dataset (repeatable)",
     )
     parser.add_argument("--language", default="en", help="ISO 639 code of the training text")
-    parser.add_argument("--cocondenser", action="store_true", help="the checkpoint was pre-trained with coCondenser")
+    parser.add_argument(
+        "--cocondenser",
+        action="store_true",
+        default=None,
+        help="the checkpoint was pre-trained with coCondenser (default: what its config.json says)",
+    )
     parser.add_argument("--tag", dest="tags", action="append", default=None, help="extra Hub tag (repeatable)")
     parser.add_argument(
         "--eval_results",

@@ -329,8 +329,8 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         if requested_attention is None:
             try:
                 return super().get_correct_attn_implementation(RECOMPUTE_ATTENTION, is_init_check)
-            except (ValueError, ImportError):
-                pass
+            except (ValueError, ImportError) as error:
+                logger.info(f"{RECOMPUTE_ATTENTION} attention is not available ({error}); using the default backend.")
         return super().get_correct_attn_implementation(requested_attention, is_init_check)
 
     def get_output_embeddings(self) -> nn.Linear:

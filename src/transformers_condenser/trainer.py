@@ -304,7 +304,7 @@ class CondenserTrainer(Trainer):
             num_items_in_batch = None
         mlm_loss_scale, contrastive_loss_scale = self._loss_scales(num_items_in_batch)
         loss_kwargs = {} if num_items_in_batch is None else {"num_items_in_batch": num_items_in_batch}
-        gather = self.args.world_size > 1
+        gather = self.args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized()
 
         if chunk_size is None:
             with self.compute_loss_context_manager():

@@ -30,7 +30,6 @@ from transformers import AttentionInterface
 from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.bert.modeling_bert import eager_attention_forward
-from transformers.pytorch_utils import apply_chunking_to_forward
 
 
 RECOMPUTE_ATTENTION = "sdpa_recompute"
@@ -152,10 +151,13 @@ def _is_output_capturing_hook(hook) -> bool:
 def supports_row_selection(layer: nn.Module) -> bool:
     """Whether `layer_forward_at_rows` computes what `layer(...)` would: not when the module call matters (forward
     hooks, other than transformers' output-capturing ones, or accelerate's device hooks on the layer; gradient
-    checkpointing, which wraps the module call) or the attention backend takes no tensor mask (flash, flex)."""
+    checkpointing, which wraps the module call; `chunk_size_feed_forward`, whose chunks must divide the rows) or the
+    attention backend takes no tensor mask (flash, flex). Hooks on the layer's sub-modules are not looked at: on the
+    rows path the attention and feed-forward sub-modules see only the selected rows."""
     attention = layer.attention.self
     return (
         attention.config._attn_implementation in ("eager", "sdpa", RECOMPUTE_ATTENTION)
+        and not layer.chunk_size_feed_forward
         and all(_is_output_capturing_hook(hook) for hook in layer._forward_hooks.values())
         and not layer._forward_pre_hooks
         and not hasattr(layer, "_hf_hook")
@@ -174,8 +176,8 @@ def layer_forward_at_rows(
     `rows` (`(batch, num_rows)` indices) only: shape `(batch, num_rows, hidden_size)`.
 
     Every position still serves as key and value; the queries, the attention output block and the feed-forward block
-    (chunked as `layer.chunk_size_feed_forward` says) run on the selected rows. The attention core is the layer's own
-    backend (`config._attn_implementation`), called with `**kwargs`. Use it only where `supports_row_selection(layer)`.
+    run on the selected rows. The attention core is the layer's own backend (`config._attn_implementation`), called
+    with `**kwargs`. Use it only where `supports_row_selection(layer)`.
     """
     attention = layer.attention.self
     batch_size, length, hidden_size = hidden_states.shape
@@ -203,6 +205,4 @@ def layer_forward_at_rows(
         **kwargs,
     )
     attention_output = layer.attention.output(context.reshape(batch_size, queries.shape[1], -1), queries)
-    return apply_chunking_to_forward(
-        layer.feed_forward_chunk, layer.chunk_size_feed_forward, layer.seq_len_dim, attention_output
-    )
+    return layer.feed_forward_chunk(attention_output)

@@ -18,6 +18,7 @@ restructure): a tiny `CondenserForPreTraining` (its `config.json` still carries 
 field) and, in `expected_outputs.safetensors`, the outputs that code computed on a fixed batch in eval mode.
 """
 
+import json
 import unittest
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoModelForPreTraining
 
-from transformers_condenser import CondenserForPreTraining, CondenserModel
+from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserModel
 
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "condenser_checkpoint_a4f8dc0"
@@ -62,6 +63,15 @@ class CheckpointFromBeforeTheRestructureTest(unittest.TestCase):
             torch.testing.assert_close(getattr(outputs, name).reshape(1), self.expected[name], atol=1e-6, rtol=0)
         torch.testing.assert_close(outputs.logits, self.expected["logits"], atol=1e-5, rtol=0)
         torch.testing.assert_close(full.logits, self.expected["full_logits"], atol=1e-5, rtol=0)
+
+    def test_a_cocondenser_class_checkpoint_loads_as_cocondenser(self) -> None:
+        # The removed CoCondenserForPreTraining saved no `cocondenser` field; its class name says what it was.
+        config_dict = json.loads((FIXTURE / "config.json").read_text())
+        as_cocondenser = {**config_dict, "architectures": ["CoCondenserForPreTraining"]}
+        self.assertTrue(CondenserConfig.from_dict(as_cocondenser).cocondenser)
+        self.assertFalse(CondenserConfig.from_dict(config_dict).cocondenser)
+        # An explicit field or argument wins.
+        self.assertFalse(CondenserConfig.from_dict(as_cocondenser, cocondenser=False).cocondenser)
 
     def test_backbone_loads_with_auto_model(self) -> None:
         backbone = AutoModel.from_pretrained(FIXTURE).eval()

@@ -289,6 +289,27 @@ class ContrastiveSpanLossTest(unittest.TestCase):
         torch.testing.assert_close(loss, expected, atol=ATOL, rtol=0)
         torch.testing.assert_close(local_leaf.grad, (grad + other_gradients)[6:8], atol=ATOL, rtol=0)
 
+    def test_odd_local_batch_under_gather_raises_after_exchanging_sizes(self) -> None:
+        # With `gather`, the sizes of every process are exchanged first and checked alike, so that every process
+        # raises (instead of the one with an odd batch raising while the others wait in the all-gather forever).
+        generator = torch.Generator().manual_seed(0)
+        others = {rank: torch.randn(4, 6, generator=generator) for rank in (0, 1, 3)}
+        fake = FakeProcessGroup(others, torch.zeros(15, 6))
+        patches = fake.patches()
+        for patch in patches:
+            patch.start()
+        try:
+            with self.assertRaisesRegex(ValueError, r"whole pairs of spans on every process; local batch sizes are "):
+                contrastive_span_loss(torch.randn(3, 6), gather=True)
+            self.assertEqual(dist.all_gather.call_count, 1)  # the sizes, not the vectors
+        finally:
+            for patch in reversed(patches):
+                patch.stop()
+
+    def test_gather_without_torch_distributed_raises_naming_the_fix(self) -> None:
+        with self.assertRaisesRegex(ValueError, "torch.distributed is not initialised"):
+            contrastive_span_loss(torch.randn(4, 6), gather=True)
+
     def test_computed_in_float32_under_bfloat16_autocast(self) -> None:
         vectors = torch.randn(4, 8, generator=torch.Generator().manual_seed(0)) * 5
         with torch.autocast("cpu", dtype=torch.bfloat16):

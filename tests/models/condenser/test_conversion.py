@@ -608,6 +608,12 @@ class ExportToBertTest(ConversionTestCase):
         )
         self.assertEqual(json.loads((mlm_dir / "config.json").read_text())["architectures"], ["BertForMaskedLM"])
         self.assertEqual(json.loads((backbone_dir / "config.json").read_text())["architectures"], ["BertModel"])
+        # A plain BERT config: none of the fields CondenserConfig adds (ModernBERT, say, reads `sparse_prediction`).
+        for folder in (mlm_dir, backbone_dir):
+            exported = json.loads((folder / "config.json").read_text())
+            self.assertEqual(exported.keys() & {"skip_from", "n_head_layers", "late_mlm", "sparse_prediction"}, set())
+            self.assertNotIn("cocondenser", exported)
+            self.assertEqual(exported["model_type"], "bert")
 
         inputs = {
             name: tensor

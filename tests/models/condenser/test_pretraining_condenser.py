@@ -499,17 +499,23 @@ class CondenserLabelledLogitsTest(unittest.TestCase):
         finally:
             handle.remove()
         self.assertEqual([tuple(output.shape[:2]) for output in seen], [tuple(batch["input_ids"].shape)])
-        # `chunk_size_feed_forward` splits the feed-forward block on the rows path as in the module call.
-        chunked = same_weights_other_config(model, chunk_size_feed_forward=2)
+        # With `chunk_size_feed_forward` the last layers run as module calls, chunked over every position: the rows
+        # path's row count is data-dependent and need not be a multiple of the chunk size (here the chunk size does not divide it).
+        length = batch["input_ids"].shape[1]
+        rows = int(((batch["labels"] != -100) | (torch.arange(length) == 0)).sum(dim=1).max())
+        chunk = next(size for size in range(2, length) if length % size == 0 and rows % size)
+        chunked = same_weights_other_config(model, chunk_size_feed_forward=chunk)
         for layer in list(chunked.bert.encoder.layer) + list(chunked.head_layers):
-            layer.chunk_size_feed_forward = 2
-        calls = []
-        hook = chunked.head_layers[-1].intermediate.register_forward_pre_hook(lambda module, args: calls.append(1))
+            layer.chunk_size_feed_forward = chunk
+        chunk_lengths = []
+        hook = chunked.head_layers[-1].intermediate.register_forward_pre_hook(
+            lambda module, args: chunk_lengths.append(args[0].shape[1])
+        )
         try:
             assert_close(chunked(**batch).loss, expected, atol=1e-5)
         finally:
             hook.remove()
-        self.assertGreater(len(calls), 1)
+        self.assertEqual(chunk_lengths, [chunk] * (length // chunk))
 
     def test_training_step_creates_no_batch_length_vocab_tensor(self) -> None:
         model = tiny_model(CondenserForPreTraining, **SENSITIVE_FIELDS).train()
