@@ -19,6 +19,7 @@ import re
 import tempfile
 import unittest
 
+import torch
 from parameterized import parameterized
 from transformers import BertConfig
 
@@ -26,8 +27,9 @@ from tests.models.condenser.testing_utils import (
     TINY_CONFIG_FIELDS,
     TRANSFORMERS_TESTS_AVAILABLE,
     TRANSFORMERS_TESTS_MISSING,
+    tiny_batch,
 )
-from transformers_condenser import CondenserConfig
+from transformers_condenser import CondenserConfig, CondenserForPreTraining
 
 
 if TRANSFORMERS_TESTS_AVAILABLE:
@@ -76,14 +78,32 @@ class CondenserConfigTest(unittest.TestCase):
             self.assertIn(name, condenser)
             self.assertEqual(condenser[name], bert[name], f"`{name}` default differs from BertConfig")
 
-    def test_condenser_defaults_are_the_papers(self):
-        config = CondenserConfig()
-        self.assertEqual(config.skip_from, 6)
-        self.assertEqual(config.n_head_layers, 2)
-        self.assertIs(config.late_mlm, True)
-        self.assertIs(config.sparse_prediction, True)
-        self.assertIs(config.cocondenser, False)
+    def test_condenser_defaults_build_the_papers_architecture(self):
+        # A 12-layer backbone (tiny width) with every Condenser field left at its default: the paper's setting.
+        config = CondenserConfig(
+            vocab_size=99,
+            hidden_size=8,
+            num_hidden_layers=12,
+            num_attention_heads=2,
+            intermediate_size=8,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+        )
         self.assertEqual(config.model_type, "condenser")
+        model = CondenserForPreTraining(config).eval()
+        self.assertEqual(len(model.head_layers), 2)
+        batch = tiny_batch(config)
+        seen = {}
+        model.bert.encoder.layer[5].register_forward_hook(lambda module, args, output: seen.update(layer_6=output))
+        model.head_layers[0].register_forward_pre_hook(lambda module, args: seen.update(head_input=args[0]))
+        outputs = model(**batch)
+        # The head reads hidden state 6 (the output of the 6th layer) behind the last-layer CLS.
+        torch.testing.assert_close(seen["head_input"][:, 1:], seen["layer_6"][:, 1:], atol=0, rtol=0)
+        torch.testing.assert_close(seen["head_input"][:, 0], outputs.cls_vectors, atol=0, rtol=0)
+        # Late MLM on, no contrastive loss (Condenser, not coCondenser), logits only at the labelled positions.
+        torch.testing.assert_close(outputs.loss, outputs.head_mlm_loss + outputs.late_mlm_loss, atol=0, rtol=0)
+        self.assertIsNone(outputs.contrastive_loss)
+        self.assertEqual(outputs.logits.shape, (int((batch["labels"] != -100).sum()), config.vocab_size))
 
     @parameterized.expand(
         [
