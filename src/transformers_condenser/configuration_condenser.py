@@ -22,6 +22,11 @@ from transformers.utils import logging
 
 logger = logging.get_logger(__name__)
 
+# The backbone families a Condenser is built on, by their transformers `model_type`: the same Transformer layers
+# (transformers defines RoBERTa's and XLM-RoBERTa's layers as BERT's), with the family's own embeddings, MLM
+# prediction head and weight names.
+BACKBONE_TYPES = ("bert", "roberta", "xlm-roberta")
+
 
 @strict
 class CondenserConfig(BertConfig):
@@ -31,6 +36,11 @@ class CondenserConfig(BertConfig):
     [google-bert/bert-base-uncased](https://huggingface.co/google-bert/bert-base-uncased)) plus the three settings of
     the Condenser pre-training head. Instantiating a configuration with the defaults yields the architecture of the
     paper: a BERT-base backbone whose 6th layer feeds a 2-layer head.
+
+    The backbone is BERT, RoBERTa or XLM-RoBERTa (`backbone_type`): the same classes serve every family. The easiest
+    way to get a RoBERTa-family configuration is to read it from a checkpoint of that family
+    (`CondenserConfig.from_pretrained(roberta_path, skip_from=6)`), which keeps its hyperparameters; the defaults below
+    are BERT-base's whatever `backbone_type` is.
 
     Configuration objects inherit from [`~transformers.PreTrainedConfig`] and can be used to control the model outputs.
     Read the documentation from [`~transformers.PreTrainedConfig`] for more information.
@@ -61,7 +71,8 @@ class CondenserConfig(BertConfig):
         layer_norm_eps (`float`, *optional*, defaults to 1e-12):
             The epsilon of the layer normalization layers.
         pad_token_id (`int`, *optional*, defaults to 0):
-            The id of the padding token; its embedding row is initialised to zero.
+            The id of the padding token; its embedding row is initialised to zero. With a RoBERTa-family backbone it
+            is also the padding index of the position embeddings: positions count from `pad_token_id + 1`.
         tie_word_embeddings (`bool`, *optional*, defaults to `True`):
             Whether the decoder of the MLM prediction head shares its weight with the input word embeddings.
         skip_from (`int`, *optional*, defaults to 6):
@@ -84,6 +95,12 @@ class CondenserConfig(BertConfig):
             Whether [`CondenserForPreTraining`] is coCondenser: given `labels`, it adds the corpus-level contrastive
             loss between the last-layer CLS vectors of the two spans of each document (batches of span pairs
             `[d1s1, d1s2, d2s1, d2s2, ...]`). Adds no weights: Condenser and coCondenser checkpoints are the same.
+        backbone_type (`str`, *optional*, defaults to `"bert"`):
+            The backbone family, by its transformers `model_type`: `"bert"`, `"roberta"` or `"xlm-roberta"`. It
+            decides the embeddings (RoBERTa's count positions from `pad_token_id + 1` and skip padding), the MLM
+            prediction head (BERT's `cls.predictions` or RoBERTa's `lm_head`) and the weight names (`bert.*` or
+            `roberta.*`), all as in the family's own transformers models, so that checkpoints load both ways without
+            renaming. Set from the checkpoint when warm-starting from a BERT, RoBERTa or XLM-RoBERTa model.
 
     The remaining BERT fields (`is_decoder`, `add_cross_attention`, `use_cache`, `classifier_dropout`, ...) are kept
     so that BERT configurations convert losslessly; Condenser is a bidirectional encoder, so `is_decoder` and
@@ -104,6 +121,11 @@ class CondenserConfig(BertConfig):
     ...     intermediate_size=37, skip_from=2))
     >>> model.config.skip_from
     2
+
+    >>> # A RoBERTa backbone: RoBERTa's padding index 1, so positions run from 2 to 2 + 510 - 1
+    >>> roberta_configuration = CondenserConfig(backbone_type="roberta", pad_token_id=1, max_position_embeddings=514)
+    >>> roberta_configuration.max_sequence_length
+    512
     ```"""
 
     model_type = "condenser"
@@ -113,6 +135,7 @@ class CondenserConfig(BertConfig):
     late_mlm: bool = True
     sparse_prediction: bool = True
     cocondenser: bool = False
+    backbone_type: str = "bert"
 
     def __post_init__(self, **kwargs):
         # `model_type` is a class attribute; a converted BERT config dict carries "bert", which must not shadow it.
@@ -148,10 +171,11 @@ class CondenserConfig(BertConfig):
         revision: str = "main",
         **kwargs,
     ) -> "CondenserConfig":
-        """Like [`~transformers.PreTrainedConfig.from_pretrained`], and it also reads a BERT configuration
-        (`model_type: "bert"`) to warm-start a Condenser from a BERT checkpoint: the BERT hyperparameters are kept and
-        the Condenser fields take their defaults or the values passed as keyword arguments (e.g. `skip_from=3`). Any
-        other model type raises a `ValueError`."""
+        """Like [`~transformers.PreTrainedConfig.from_pretrained`], and it also reads the configuration of a BERT,
+        RoBERTa or XLM-RoBERTa checkpoint (`model_type` `"bert"`, `"roberta"` or `"xlm-roberta"`) to warm-start a
+        Condenser from it: the backbone hyperparameters are kept, `backbone_type` records the family, and the
+        Condenser fields take their defaults or the values passed as keyword arguments (e.g. `skip_from=3`). Any other
+        model type raises a `ValueError` that names the supported ones."""
         kwargs.update(
             cache_dir=cache_dir,
             force_download=force_download,
@@ -161,14 +185,16 @@ class CondenserConfig(BertConfig):
         )
         config_dict, kwargs = cls.get_config_dict(pretrained_model_name_or_path, **kwargs)
         model_type = config_dict.get("model_type", cls.model_type)
-        if model_type not in (cls.model_type, "bert"):
+        if model_type != cls.model_type and model_type not in BACKBONE_TYPES:
             raise ValueError(
                 f"{pretrained_model_name_or_path} holds a `{model_type}` configuration, but a Condenser can only be "
-                'built from a Condenser or a BERT (`model_type: "bert"`) checkpoint; start from a BERT checkpoint '
-                "or build a `CondenserConfig` by hand."
+                f"built from a Condenser checkpoint or from a checkpoint of a supported backbone family "
+                f"({_supported_backbones()}); start from such a checkpoint or build a `CondenserConfig` by hand."
             )
-        if model_type == "bert":
-            logger.info(f"Reading the BERT configuration of {pretrained_model_name_or_path} into a CondenserConfig.")
+        if model_type != cls.model_type:
+            logger.info(
+                f"Reading the `{model_type}` configuration of {pretrained_model_name_or_path} into a CondenserConfig."
+            )
         return cls.from_dict(config_dict, **kwargs)
 
     @classmethod
@@ -177,6 +203,9 @@ class CondenserConfig(BertConfig):
         validation, so that e.g. a 6-layer BERT config loads with `skip_from=3` (the default of 6 would be invalid)."""
         overrides = {key: kwargs.pop(key) for key in list(kwargs) if key in cls.__dataclass_fields__}
         config_dict = {**config_dict, **overrides}
+        # The configuration of a backbone checkpoint (BERT, RoBERTa, XLM-RoBERTa) names its family in `model_type`.
+        if "backbone_type" not in config_dict and config_dict.get("model_type") in BACKBONE_TYPES:
+            config_dict["backbone_type"] = config_dict["model_type"]
         # Saved by the `CoCondenserForPreTraining` class of transformers-condenser before 0.1, which had no field.
         if "cocondenser" not in config_dict and "CoCondenserForPreTraining" in (
             config_dict.get("architectures") or []
@@ -185,9 +214,35 @@ class CondenserConfig(BertConfig):
             config_dict["cocondenser"] = True
         return super().from_dict(config_dict, **kwargs)
 
+    @property
+    def max_sequence_length(self) -> int:
+        """The longest input the position embeddings cover: `max_position_embeddings` for BERT; for a RoBERTa-family
+        backbone, whose positions count from `pad_token_id + 1`, `max_position_embeddings - pad_token_id - 1` (512 for
+        roberta-base and xlm-roberta-base)."""
+        if self.backbone_type == "bert":
+            return self.max_position_embeddings
+        return self.max_position_embeddings - self.pad_token_id - 1
+
     def validate_architecture(self):
         """Part of `@strict`-powered validation: checks the fields that shape the model."""
         super().validate_architecture()
+        if self.backbone_type not in BACKBONE_TYPES:
+            raise ValueError(
+                f"`backbone_type` is {self.backbone_type!r}, but Condenser supports the backbone families "
+                f"{_supported_backbones()}; pass one of them (or warm-start from such a checkpoint)."
+            )
+        if self.backbone_type != "bert":
+            if not isinstance(self.pad_token_id, int) or not 0 <= self.pad_token_id < self.vocab_size:
+                raise ValueError(
+                    f"`pad_token_id` is {self.pad_token_id!r}, but a {self.backbone_type} backbone counts positions "
+                    f"from the padding index and needs a `pad_token_id` in [0, vocab_size - 1] (RoBERTa's is 1)."
+                )
+            if self.max_sequence_length < 1:
+                raise ValueError(
+                    f"`max_position_embeddings` ({self.max_position_embeddings}) leaves no position for tokens: a "
+                    f"{self.backbone_type} backbone counts positions from `pad_token_id + 1` "
+                    f"(= {self.pad_token_id + 1}); set `max_position_embeddings` to at least {self.pad_token_id + 2}."
+                )
         if self.num_attention_heads < 1 or self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"`hidden_size` ({self.hidden_size}) must be divisible by `num_attention_heads` "
@@ -215,6 +270,10 @@ class CondenserConfig(BertConfig):
                 f"Condenser is a bidirectional encoder, but got is_decoder={self.is_decoder} and "
                 f"add_cross_attention={self.add_cross_attention}; set both to False."
             )
+
+
+def _supported_backbones() -> str:
+    return ", ".join(f'`model_type: "{model_type}"`' for model_type in BACKBONE_TYPES)
 
 
 __all__ = ["CondenserConfig"]

@@ -11,18 +11,21 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""PyTorch Condenser model: a BERT encoder pre-trained with a head that reads the last-layer CLS vector.
+"""PyTorch Condenser model: a BERT (or RoBERTa, XLM-RoBERTa) encoder pre-trained with a head that reads the last-layer
+CLS vector.
 
 Papers: "Condenser: a Pre-training Architecture for Dense Retrieval" (Gao & Callan, EMNLP 2021) and "Unsupervised
 Corpus Aware Language Model Pre-training for Dense Passage Retrieval" (coCondenser, Gao & Callan, ACL 2022).
 
-The backbone reuses transformers' BERT building blocks unchanged and keeps BERT's weight names (`bert.*`, `cls.*`), so
-BERT checkpoints load into it and it exports back to plain BERT without renaming. Only the head (`head_layers.*`) and
-the losses are Condenser's own. Hub behaviour lives in `hub_mixin`, the training kernels in `training_kernels` and the
+The backbone reuses transformers' building blocks of its family unchanged and keeps the family's weight names (`bert.*`
+and `cls.*` for BERT, `roberta.*` and `lm_head.*` for RoBERTa and XLM-RoBERTa), so the family's checkpoints load into it
+and it exports back to the plain model without renaming. Only the head (`head_layers.*`) and the losses are Condenser's
+own. Hub behaviour lives in `hub_mixin`, the training kernels in `training_kernels` and the
 contrastive loss in `loss_condenser`.
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -39,6 +42,8 @@ from transformers.models.bert.modeling_bert import (
     BertOnlyMLMHead,
     BertSelfAttention,
 )
+from transformers.models.roberta.modeling_roberta import RobertaEmbeddings, RobertaLMHead
+from transformers.models.xlm_roberta.modeling_xlm_roberta import XLMRobertaEmbeddings, XLMRobertaLMHead
 from transformers.processing_utils import Unpack
 from transformers.utils import ModelOutput, TransformersKwargs, auto_docstring, logging
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs, maybe_install_capturing_hooks
@@ -52,6 +57,25 @@ from .training_kernels import RECOMPUTE_ATTENTION, layer_forward_at_rows, suppor
 logger = logging.get_logger(__name__)
 
 
+class BackboneFamily(NamedTuple):
+    """What a backbone family (`config.backbone_type`) changes in a Condenser: the attribute holding the backbone (and
+    so the weight prefix), the embeddings, and the MLM prediction head's attribute and class."""
+
+    prefix: str
+    embeddings: type[nn.Module]
+    mlm_head_name: str
+    mlm_head: type[nn.Module]
+
+
+# The Transformer layers are `BertLayer`s for every family: transformers defines `RobertaLayer` and `XLMRobertaLayer`
+# as `BertLayer` (models/roberta/modular_roberta.py), with the same weight names.
+BACKBONE_FAMILIES = {
+    "bert": BackboneFamily("bert", BertEmbeddings, "cls", BertOnlyMLMHead),
+    "roberta": BackboneFamily("roberta", RobertaEmbeddings, "lm_head", RobertaLMHead),
+    "xlm-roberta": BackboneFamily("roberta", XLMRobertaEmbeddings, "lm_head", XLMRobertaLMHead),
+}
+
+
 def _is_integer_tensor(tensor: torch.Tensor) -> bool:
     return not (tensor.dtype.is_floating_point or tensor.dtype.is_complex or tensor.dtype == torch.bool)
 
@@ -59,18 +83,24 @@ def _is_integer_tensor(tensor: torch.Tensor) -> bool:
 @auto_docstring
 class CondenserPreTrainedModel(CondenserHubMixin, PreTrainedModel):
     config: CondenserConfig
-    # BERT's prefix: backbone weights are named exactly as in a BERT checkpoint.
+    # BERT's prefix; each instance takes its backbone family's (`roberta` for RoBERTa and XLM-RoBERTa), so that backbone
+    # weights are named exactly as in a checkpoint of the family.
     base_model_prefix = "bert"
     supports_gradient_checkpointing = True
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_flex_attn = True
     _supports_attention_backend = True
-    _no_split_modules = ["BertEmbeddings", "BertLayer"]
+    _no_split_modules = ["BertEmbeddings", "RobertaEmbeddings", "XLMRobertaEmbeddings", "BertLayer"]
     _can_record_outputs = {
         "hidden_states": BertLayer,
         "attentions": BertSelfAttention,
     }
+
+    def __init__(self, config: CondenserConfig, *inputs, **kwargs):
+        super().__init__(config, *inputs, **kwargs)
+        self.backbone_family = BACKBONE_FAMILIES[config.backbone_type]
+        self.base_model_prefix = self.backbone_family.prefix
 
     def _init_weights(self, module: nn.Module) -> None:
         """BERT's initialisation, for the backbone, the MLM prediction head and the Condenser head alike.
@@ -91,9 +121,9 @@ class CondenserPreTrainedModel(CondenserHubMixin, PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
             init.zeros_(module.bias)
-        elif isinstance(module, BertLMPredictionHead):
+        elif isinstance(module, (BertLMPredictionHead, RobertaLMHead, XLMRobertaLMHead)):
             init.zeros_(module.bias)
-        elif isinstance(module, BertEmbeddings):
+        elif isinstance(module, (BertEmbeddings, RobertaEmbeddings, XLMRobertaEmbeddings)):
             # Non-persistent buffers are never in a checkpoint: rebuild them.
             init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
             init.zeros_(module.token_type_ids)
@@ -123,10 +153,16 @@ class CondenserPreTrainedModel(CondenserHubMixin, PreTrainedModel):
             )
         if shape[0] == 0 or shape[1] == 0:
             raise ValueError(f"Got an empty batch of shape {shape}; pass at least one non-empty sequence.")
-        max_length = self.config.max_position_embeddings
+        max_length = self.config.max_sequence_length
         if shape[1] > max_length:
+            limit = (
+                "`max_position_embeddings`"
+                if max_length == self.config.max_position_embeddings
+                else f"the positions of this {self.config.backbone_type} backbone (`max_position_embeddings - "
+                "pad_token_id - 1`)"
+            )
             raise ValueError(
-                f"Sequence length {shape[1]} exceeds `max_position_embeddings` ({max_length}); truncate the inputs "
+                f"Sequence length {shape[1]} exceeds {limit} ({max_length}); truncate the inputs "
                 f"(e.g. `tokenizer(..., truncation=True, max_length={max_length})`)."
             )
         if input_ids is not None:
@@ -173,18 +209,19 @@ class CondenserPreTrainedModel(CondenserHubMixin, PreTrainedModel):
 
 @auto_docstring(
     custom_intro="""
-    The Condenser backbone: a BERT encoder without BERT's pooler. `pooler_output` is the last-layer CLS vector, with no
-    extra weights: it is the Condenser / coCondenser dense-retrieval embedding.
+    The Condenser backbone: a BERT, RoBERTa or XLM-RoBERTa encoder (`config.backbone_type`) without the family's
+    pooler. `pooler_output` is the last-layer first-token vector (`[CLS]` for BERT, `<s>` for RoBERTa), with no extra
+    weights: it is the Condenser / coCondenser dense-retrieval embedding.
     """
 )
 class CondenserModel(CondenserPreTrainedModel):
     # A pre-training checkpoint also holds the MLM prediction head and the Condenser head; loading only the backbone
     # from it drops them on purpose. Any other unexpected weight is still reported.
-    _keys_to_ignore_on_load_unexpected = [r"^cls\.", r"^head_layers\."]
+    _keys_to_ignore_on_load_unexpected = [r"^cls\.", r"^lm_head\.", r"^head_layers\."]
 
     def __init__(self, config: CondenserConfig):
         super().__init__(config)
-        self.embeddings = BertEmbeddings(config)
+        self.embeddings = self.backbone_family.embeddings(config)
         self.encoder = BertEncoder(config)
         self.post_init()
 
@@ -288,8 +325,8 @@ class CondenserForPreTrainingOutput(ModelOutput):
 
 @auto_docstring(
     custom_intro="""
-    Condenser with its pre-training heads: the backbone, BERT's MLM prediction head (decoder tied to the word
-    embeddings) and `config.n_head_layers` BERT layers (the Condenser head). The head reads
+    Condenser with its pre-training heads: the backbone, the family's MLM prediction head (BERT's `cls`, RoBERTa's
+    `lm_head`; decoder tied to the word embeddings) and `config.n_head_layers` Transformer layers (the Condenser head). The head reads
     `[last-layer CLS ; token states of hidden state config.skip_from]` and predicts the masked tokens through the same,
     shared MLM prediction head. With `config.cocondenser`, it is coCondenser: a contrastive loss between the CLS
     vectors of two spans of each document is added (batches of span pairs `[d1s1, d1s2, d2s1, d2s2, ...]`); both
@@ -299,9 +336,10 @@ class CondenserForPreTrainingOutput(ModelOutput):
 class CondenserForPreTraining(CondenserPreTrainedModel):
     # `hidden_states` and `attentions` are the backbone's (recorded by its own hooks); the head's layers are not.
     _can_record_outputs = {
-        "hidden_states": OutputRecorder(BertLayer, layer_name="bert.encoder"),
-        "attentions": OutputRecorder(BertSelfAttention, index=1, layer_name="bert.encoder"),
+        "hidden_states": OutputRecorder(BertLayer, layer_name="encoder"),
+        "attentions": OutputRecorder(BertSelfAttention, index=1, layer_name="encoder"),
     }
+    # BERT's; an instance with a RoBERTa-family backbone ties `lm_head.decoder` as `RobertaForMaskedLM` does.
     _tied_weights_keys = {
         "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
         "cls.predictions.decoder.bias": "cls.predictions.bias",
@@ -311,8 +349,15 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
 
     def __init__(self, config: CondenserConfig):
         super().__init__(config)
-        self.bert = CondenserModel(config)
-        self.cls = BertOnlyMLMHead(config)
+        family = self.backbone_family
+        # `self.bert` and `self.cls` for BERT, `self.roberta` and `self.lm_head` for RoBERTa and XLM-RoBERTa.
+        setattr(self, family.prefix, CondenserModel(config))
+        setattr(self, family.mlm_head_name, family.mlm_head(config))
+        if family.mlm_head_name != "cls":
+            self._tied_weights_keys = {
+                "lm_head.decoder.weight": f"{family.prefix}.embeddings.word_embeddings.weight",
+                "lm_head.decoder.bias": "lm_head.bias",
+            }
         # Built on the backbone's own config object, so the head always uses the backbone's attention backend and the
         # mask format that backend expects.
         self.head_layers = nn.ModuleList([BertLayer(config) for _ in range(config.n_head_layers)])
@@ -333,14 +378,25 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
                 logger.info(f"{RECOMPUTE_ATTENTION} attention is not available ({error}); using the default backend.")
         return super().get_correct_attn_implementation(requested_attention, is_init_check)
 
+    @property
+    def mlm_head(self) -> nn.Module:
+        """The shared MLM prediction head (`self.cls` for BERT, `self.lm_head` for RoBERTa and XLM-RoBERTa): hidden
+        states in, vocabulary logits out."""
+        return getattr(self, self.backbone_family.mlm_head_name)
+
+    def _decoder_owner(self) -> nn.Module:
+        # The module holding the MLM decoder and its bias.
+        return self.cls.predictions if self.backbone_family.mlm_head_name == "cls" else self.mlm_head
+
     def get_output_embeddings(self) -> nn.Linear:
         """The decoder of the shared MLM prediction head, tied to the word embeddings."""
-        return self.cls.predictions.decoder
+        return self._decoder_owner().decoder
 
     def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
         """Replace the MLM decoder, keeping the prediction head's bias tied to the decoder's bias."""
-        self.cls.predictions.decoder = new_embeddings
-        self.cls.predictions.bias = new_embeddings.bias
+        owner = self._decoder_owner()
+        owner.decoder = new_embeddings
+        owner.bias = new_embeddings.bias
 
     def _loss_rows(self, labels: torch.Tensor, kwargs: dict) -> torch.Tensor | None:
         """With `config.sparse_prediction`, the positions the losses read, per sequence: CLS first, then the labelled
@@ -357,7 +413,8 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
             kwargs.get(flag) or getattr(self.config, flag) for flag in ("output_hidden_states", "output_attentions")
         ):
             return None
-        if not all(supports_row_selection(layer) for layer in (self.bert.encoder.layer[-1], self.head_layers[-1])):
+        last_layers = (self.base_model.encoder.layer[-1], self.head_layers[-1])
+        if not all(supports_row_selection(layer) for layer in last_layers):
             return None
         needed = labels != -100
         needed[:, 0] = True
@@ -376,9 +433,9 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         whole gradient-accumulation batch, as `Trainer` passes it), else by this batch's (0, not NaN, for none)."""
         labelled = labels != -100
         if self.config.sparse_prediction:
-            logits = selected = self.cls(hidden_states[labelled])
+            logits = selected = self.mlm_head(hidden_states[labelled])
         else:
-            logits = self.cls(hidden_states)
+            logits = self.mlm_head(hidden_states)
             selected = logits[labelled]
         targets = labels[labelled]
         denominator = num_items_in_batch if num_items_in_batch is not None else max(targets.numel(), 1)
@@ -461,9 +518,10 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
         # Passed by `Trainer` with gradient accumulation: the number of labelled positions of the whole accumulated batch.
         num_items_in_batch = kwargs.pop("num_items_in_batch", None)
 
-        # The backbone's own modules run here rather than `self.bert(...)`: the head needs the `skip_from` hidden state,
-        # and keeping that one tensor is cheaper than asking the backbone for all of them.
-        embedding_output = self.bert.embeddings(
+        # The backbone's own modules run here rather than `self.bert(...)` / `self.roberta(...)`: the head needs the
+        # `skip_from` hidden state, and keeping that one tensor is cheaper than asking the backbone for all of them.
+        backbone = self.base_model
+        embedding_output = backbone.embeddings(
             input_ids=input_ids, position_ids=position_ids, token_type_ids=token_type_ids, inputs_embeds=inputs_embeds
         )
         attention_mask = create_bidirectional_mask(
@@ -481,7 +539,7 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
                     kept = hidden_states
             return hidden_states, kept
 
-        sequence_output, skip_hidden_states = run_layers(self.bert.encoder.layer, embedding_output, keep=skip_from)
+        sequence_output, skip_hidden_states = run_layers(backbone.encoder.layer, embedding_output, keep=skip_from)
         # Row 0 is the CLS position whether the last layer ran at every position or at the loss rows.
         cls_vectors = sequence_output[:, 0]
         # Head input: the last-layer CLS replaces the early CLS, the other positions keep their early states.
@@ -490,8 +548,8 @@ class CondenserForPreTraining(CondenserPreTrainedModel):
 
         loss = head_mlm_loss = late_mlm_loss = late_logits = contrastive_loss = None
         if labels is None:
-            logits = self.cls(head_output)
-            late_logits = self.cls(sequence_output)
+            logits = self.mlm_head(head_output)
+            late_logits = self.mlm_head(sequence_output)
         else:
             if rows is not None:
                 labels = labels.gather(1, rows)

@@ -40,11 +40,13 @@ from transformers import (
     BertForMaskedLM,
     BertForPreTraining,
     BertModel,
+    DebertaV2Config,
+    DebertaV2Model,
     GPT2Config,
     GPT2Model,
+    ModernBertConfig,
+    ModernBertModel,
     PreTrainedModel,
-    RobertaConfig,
-    RobertaModel,
 )
 
 from tests.models.condenser.testing_utils import FOUR_LAYER_FIELDS, tiny_bert_config
@@ -264,9 +266,25 @@ class WarmStartFromBertTest(unittest.TestCase):
     @parameterized.expand(
         [
             (
-                "roberta",
-                RobertaModel,
-                RobertaConfig(
+                "modernbert",
+                ModernBertModel,
+                ModernBertConfig(
+                    vocab_size=99,
+                    hidden_size=32,
+                    num_hidden_layers=2,
+                    num_attention_heads=4,
+                    intermediate_size=37,
+                    pad_token_id=0,
+                    bos_token_id=2,
+                    eos_token_id=3,
+                    cls_token_id=2,
+                    sep_token_id=3,
+                ),
+            ),
+            (
+                "deberta-v2",
+                DebertaV2Model,
+                DebertaV2Config(
                     vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37
                 ),
             ),
@@ -277,12 +295,16 @@ class WarmStartFromBertTest(unittest.TestCase):
             ),
         ]
     )
-    def test_non_bert_checkpoint_raises_value_error_naming_its_model_type(
+    def test_unsupported_family_raises_value_error_naming_its_model_type_and_the_supported_ones(
         self, model_type: str, model_class: type[PreTrainedModel], config
     ) -> None:
         model_class(config).save_pretrained(self.workdir.name)
-        with self.assertRaisesRegex(ValueError, f"`{model_type}`.*BERT"):
+        with self.assertRaises(ValueError) as raised:
             CondenserForPreTraining.from_pretrained(self.workdir.name, skip_from=1)
+        message = str(raised.exception)
+        self.assertIn(f"`{model_type}` configuration", message)
+        for supported in ("bert", "roberta", "xlm-roberta"):
+            self.assertIn(f'`model_type: "{supported}"`', message)
 
 
 class WarmStartFromRealBertTest(unittest.TestCase):
