@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 """transformers' own `ModelTesterMixin` run on `CondenserModel` and `CondenserForPreTraining` (Condenser and
-coCondenser), plus the few checks the mixin does not make that matter for this package."""
+coCondenser, on a BERT and on a RoBERTa backbone), plus the few checks the mixin does not make that matter for this
+package."""
 
 from __future__ import annotations
 
@@ -29,11 +30,11 @@ from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
 from tests.models.condenser.testing_utils import (
     FIRST_WORD_ID,
     MASK_ID,
-    TINY_CONFIG_FIELDS,
     TRANSFORMERS_TESTS_AVAILABLE,
     TRANSFORMERS_TESTS_MISSING,
     tiny_batch,
     tiny_config,
+    tiny_config_fields,
     tiny_model,
 )
 from transformers_condenser import (
@@ -63,7 +64,7 @@ class CondenserModelTester:
         self.batch_size = batch_size
         self.seq_length = seq_length
         self.is_training = True
-        self.config_fields = {**TINY_CONFIG_FIELDS, **config_overrides}
+        self.config_fields = tiny_config_fields(config_overrides)
         for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
             setattr(self, name, self.config_fields[name])
 
@@ -149,6 +150,24 @@ class CoCondenserModelTest(CondenserModelTestMixin, ModelTesterMixin, unittest.T
         self.assertEqual(outputs.contrastive_loss.shape, ())
         self.assertTrue(torch.isfinite(outputs.contrastive_loss))
         self.assertEqual(outputs.cls_vectors.shape, (self.model_tester.batch_size, config.hidden_size))
+
+
+@unittest.skipUnless(TRANSFORMERS_TESTS_AVAILABLE, TRANSFORMERS_TESTS_MISSING)
+class RobertaCondenserModelTest(CondenserModelTestMixin, ModelTesterMixin, unittest.TestCase):
+    """Both classes on a RoBERTa backbone (`backbone_type="roberta"`): RoBERTa's embeddings (positions from the padding
+    index 1, one token type), `lm_head` and weight names (`roberta.*`), batches `<s> ... </s> <pad>...`. XLM-RoBERTa
+    builds the same modules under other class names (test_roberta_backbone.py checks it against XLMRobertaModel)."""
+
+    config_overrides = {"backbone_type": "roberta"}
+
+    def test_inputs_embeds_matches_input_ids(self):
+        # From `input_ids`, RoBERTa numbers the real tokens from `pad_token_id + 1` and gives padding the padding
+        # index; from `inputs_embeds` it cannot see the padding and numbers every position. Pass the positions of the
+        # ids, as transformers' own RoBERTa tests do.
+        config, inputs_dict = self.model_tester.prepare_config_and_inputs_for_common()
+        not_padding = (inputs_dict["input_ids"] != config.pad_token_id).long()
+        position_ids = torch.cumsum(not_padding, dim=1) * not_padding + config.pad_token_id
+        super().test_inputs_embeds_matches_input_ids(position_ids=position_ids)
 
 
 # `cocondenser` adds a loss on the CLS vectors; the attention is the Condenser's, which CondenserModelTest already

@@ -17,10 +17,14 @@
 - `tiny_model(model_class, seed, **overrides)`: a freshly initialised model of that config, seeded.
 - `FOUR_LAYER_FIELDS`, `SENSITIVE_FIELDS`, `NO_DROPOUT`: overrides for tests that need layers on both sides of
   `skip_from` and a 2-layer head, outputs clearly different for different inputs, or deterministic training steps.
-- `tiny_bert_config(**overrides)`: the `BertConfig` of `tiny_config`'s backbone (for BERT references and warm starts).
+- `tiny_bert_config(**overrides)`: the `BertConfig` of `tiny_config`'s backbone (for BERT references and warm starts);
+  `tiny_backbone_config(**overrides)` the plain config of any family (`BertConfig`, `RobertaConfig`, `XLMRobertaConfig`).
+- `ROBERTA_FAMILY_FIELDS`: what `tiny_config(backbone_type="roberta" or "xlm-roberta")` adds: RoBERTa's special-token
+  ids (`<s>` 0, `<pad>` 1, `</s>` 2), one token type, and positions for 64 tokens after the padding index.
 - `same_weights_other_config(model, **overrides)`: a model with `model`'s weights and a changed config.
-- `tiny_batch(config, ...)`: `[CLS] tokens [SEP] [PAD]...` rows with padding (or of given `lengths`), a few positions
-  replaced by `[MASK]` and labelled with their original token (`-100` everywhere else), token types 0 then 1; with
+- `tiny_batch(config, ...)`: `[CLS] tokens [SEP] [PAD]...` rows (`<s> tokens </s> <pad>...` for a RoBERTa-family
+  config) with padding (or of given `lengths`), a few positions replaced by the mask id and labelled with their
+  original token (`-100` everywhere else), token types 0 then 1 (all 0 with one token type); with
   `span_pairs=True` the rows are coCondenser span pairs `[d1s1, d1s2, d2s1, d2s2, ...]`.
 - `tiny_tokenizer()`, `save_tiny_checkpoint(directory, ...)`: a WordPiece tokenizer over `TINY_VOCAB` (no download;
   its special-token ids are the ids below) and a saved `CondenserForPreTraining` of that vocabulary with it.
@@ -39,12 +43,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import BertConfig, PreTrainedTokenizerFast
+from transformers import BertConfig, PreTrainedConfig, PreTrainedTokenizerFast, RobertaConfig, XLMRobertaConfig
 
 from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserPreTrainedModel
 
 
 PAD_ID, CLS_ID, SEP_ID, MASK_ID = 0, 2, 3, 4
+# RoBERTa's `<s>`, `<pad>` and `</s>` ids (its `<mask>` is MASK_ID in the tiny vocabularies of the tests).
+ROBERTA_BOS_ID, ROBERTA_PAD_ID, ROBERTA_EOS_ID = 0, 1, 2
 # First id of an ordinary token: ids below it are special tokens.
 FIRST_WORD_ID = 5
 
@@ -60,7 +66,21 @@ TINY_CONFIG_FIELDS: dict[str, Any] = {
     "n_head_layers": 1,
 }
 # The fields a `CondenserConfig` adds to `BertConfig`'s; the others describe the backbone BERT.
-CONDENSER_ONLY_FIELDS = ("skip_from", "n_head_layers", "late_mlm", "sparse_prediction", "cocondenser")
+CONDENSER_ONLY_FIELDS = ("skip_from", "n_head_layers", "late_mlm", "sparse_prediction", "cocondenser", "backbone_type")
+# What a RoBERTa-family tiny config changes: RoBERTa's special-token ids, one token type, and 64 usable positions after
+# the padding index (positions count from `pad_token_id + 1`).
+ROBERTA_FAMILY_FIELDS: dict[str, Any] = {
+    "pad_token_id": ROBERTA_PAD_ID,
+    "bos_token_id": ROBERTA_BOS_ID,
+    "eos_token_id": ROBERTA_EOS_ID,
+    "type_vocab_size": 1,
+    "max_position_embeddings": 66,
+}
+BACKBONE_CONFIG_CLASSES: dict[str, type[PreTrainedConfig]] = {
+    "bert": BertConfig,
+    "roberta": RobertaConfig,
+    "xlm-roberta": XLMRobertaConfig,
+}
 # 4 backbone layers read by a 2-layer head from layer 2: layers both below and above `skip_from`, several head layers.
 FOUR_LAYER_FIELDS: dict[str, Any] = {"num_hidden_layers": 4, "skip_from": 2, "n_head_layers": 2}
 # `FOUR_LAYER_FIELDS`, eager attention, and weights 10x BERT's `initializer_range`: random models then give different
@@ -83,9 +103,16 @@ TRANSFORMERS_TESTS_MISSING = (
 )
 
 
+def tiny_config_fields(overrides: dict[str, Any]) -> dict[str, Any]:
+    """`TINY_CONFIG_FIELDS` (and `ROBERTA_FAMILY_FIELDS` for a RoBERTa-family `backbone_type`) updated with `overrides`."""
+    family = overrides.get("backbone_type", "bert")
+    return {**TINY_CONFIG_FIELDS, **(ROBERTA_FAMILY_FIELDS if family != "bert" else {}), **overrides}
+
+
 def tiny_config(**overrides: Any) -> CondenserConfig:
-    """A tiny `CondenserConfig`: `TINY_CONFIG_FIELDS` updated with `overrides` (any `CondenserConfig` argument)."""
-    return CondenserConfig(**{**TINY_CONFIG_FIELDS, **overrides})
+    """A tiny `CondenserConfig`: `TINY_CONFIG_FIELDS` updated with `overrides` (any `CondenserConfig` argument); with
+    `backbone_type="roberta"` or `"xlm-roberta"`, `ROBERTA_FAMILY_FIELDS` too (under `overrides`)."""
+    return CondenserConfig(**tiny_config_fields(overrides))
 
 
 def tiny_model(
@@ -100,6 +127,14 @@ def tiny_bert_config(**overrides: Any) -> BertConfig:
     """The `BertConfig` of `tiny_config(**overrides)`'s backbone: its fields less `CONDENSER_ONLY_FIELDS`."""
     fields = {**TINY_CONFIG_FIELDS, **overrides}
     return BertConfig(**{key: value for key, value in fields.items() if key not in CONDENSER_ONLY_FIELDS})
+
+
+def tiny_backbone_config(**overrides: Any) -> PreTrainedConfig:
+    """The plain config of `tiny_config(**overrides)`'s backbone, of its family's class (`BertConfig`, `RobertaConfig`
+    or `XLMRobertaConfig`): its fields less `CONDENSER_ONLY_FIELDS`."""
+    fields = tiny_config_fields(overrides)
+    config_class = BACKBONE_CONFIG_CLASSES[fields.get("backbone_type", "bert")]
+    return config_class(**{key: value for key, value in fields.items() if key not in CONDENSER_ONLY_FIELDS})
 
 
 def same_weights_other_config(model: CondenserPreTrainedModel, **overrides: Any) -> CondenserPreTrainedModel:
@@ -142,16 +177,21 @@ def tiny_batch(
         raise ValueError(
             f"rows need [CLS], a word and [SEP] within seq_length {seq_length}, got lengths {row_lengths}"
         )
+    if config.backbone_type == "bert":
+        cls_id, sep_id, pad_id = CLS_ID, SEP_ID, PAD_ID
+    else:
+        cls_id, sep_id, pad_id = ROBERTA_BOS_ID, ROBERTA_EOS_ID, ROBERTA_PAD_ID
     generator = torch.Generator().manual_seed(seed)
     input_ids = torch.randint(FIRST_WORD_ID, config.vocab_size, (batch_size, seq_length), generator=generator)
     attention_mask = torch.zeros(batch_size, seq_length, dtype=torch.long)
     token_type_ids = torch.zeros(batch_size, seq_length, dtype=torch.long)
     mlm_labels = torch.full((batch_size, seq_length), -100, dtype=torch.long)
     for row, length in enumerate(row_lengths):
-        input_ids[row, 0], input_ids[row, length - 1] = CLS_ID, SEP_ID
-        input_ids[row, length:] = PAD_ID
+        input_ids[row, 0], input_ids[row, length - 1] = cls_id, sep_id
+        input_ids[row, length:] = pad_id
         attention_mask[row, :length] = 1
-        token_type_ids[row, length // 2 : length] = 1
+        if config.type_vocab_size > 1:
+            token_type_ids[row, length // 2 : length] = 1
         words = torch.arange(1, length - 1)
         chosen = words[torch.rand(len(words), generator=generator) < mask_probability]
         if len(chosen) == 0:
@@ -198,6 +238,7 @@ def save_tiny_checkpoint(directory: str | Path, seed: int = 0, **overrides: Any)
 
 
 __all__ = [
+    "BACKBONE_CONFIG_CLASSES",
     "CLS_ID",
     "CONDENSER_ONLY_FIELDS",
     "FIRST_WORD_ID",
@@ -205,6 +246,10 @@ __all__ = [
     "MASK_ID",
     "NO_DROPOUT",
     "PAD_ID",
+    "ROBERTA_BOS_ID",
+    "ROBERTA_EOS_ID",
+    "ROBERTA_FAMILY_FIELDS",
+    "ROBERTA_PAD_ID",
     "SENSITIVE_FIELDS",
     "SEP_ID",
     "TINY_CONFIG_FIELDS",
@@ -213,9 +258,11 @@ __all__ = [
     "TRANSFORMERS_TESTS_MISSING",
     "same_weights_other_config",
     "save_tiny_checkpoint",
+    "tiny_backbone_config",
     "tiny_batch",
     "tiny_bert_config",
     "tiny_config",
+    "tiny_config_fields",
     "tiny_model",
     "tiny_tokenizer",
 ]
