@@ -154,6 +154,22 @@ class WarmStartFromRobertaFamilyTest(unittest.TestCase):
             self.assertEqual(getattr(model.config, name), getattr(source.config, name), name)
 
     @parameterized.expand(FAMILY_PARAMETERS)
+    def test_backbone_only_checkpoint_gets_a_new_tied_lm_head_and_drops_the_pooler(self, family: str) -> None:
+        config = tiny_backbone_config(backbone_type=family, **FOUR_LAYER_FIELDS)
+        torch.manual_seed(0)
+        source = FAMILIES[family][1](config)  # RobertaModel / XLMRobertaModel, with its pooler
+        source.save_pretrained(self.workdir.name)
+        model, info = CondenserForPreTraining.from_pretrained(self.workdir.name, skip_from=2, output_loading_info=True)
+        new_lm_head = {f"lm_head.{name}" for name in ("bias", "decoder.bias", "dense.bias", "dense.weight")}
+        new_lm_head |= {"lm_head.layer_norm.bias", "lm_head.layer_norm.weight"}
+        self.assertEqual({key for key in info["missing_keys"] if not key.startswith("head_layers.")}, new_lm_head)
+        self.assertEqual(info["unexpected_keys"], {"pooler.dense.weight", "pooler.dense.bias"})
+        for key, tensor in source.state_dict().items():
+            if not key.startswith("pooler."):
+                self.assertTrue(torch.equal(model.roberta.state_dict()[key], tensor), key)
+        self.assertIs(model.lm_head.decoder.weight, model.roberta.embeddings.word_embeddings.weight)
+
+    @parameterized.expand(FAMILY_PARAMETERS)
     def test_backbone_computes_the_family_model_and_pools_the_first_token(self, family: str) -> None:
         source = save_masked_lm(family, self.workdir.name, **SENSITIVE)
         plain = FAMILIES[family][1].from_pretrained(self.workdir.name, add_pooling_layer=False).eval()
