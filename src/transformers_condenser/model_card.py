@@ -25,7 +25,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -39,7 +39,32 @@ WEIGHTS_FILES = (
     "pytorch_model.bin",
     "pytorch_model.bin.index.json",
 )
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt")
+# The fast tokenizer, and the files of the BERT (WordPiece), RoBERTa (byte-level BPE) and XLM-RoBERTa (SentencePiece)
+# slow tokenizers.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "sentencepiece.bpe.model",
+)
+
+
+class _Family(NamedTuple):
+    """How a card names a backbone family (`config.backbone_type`), with its indefinite article, and the family's first
+    token, whose last-layer vector is the embedding."""
+
+    name: str
+    a_name: str
+    first_token: str
+
+
+BACKBONE_FAMILY_NAMES = {
+    "bert": _Family("BERT", "a BERT", "[CLS]"),
+    "roberta": _Family("RoBERTa", "a RoBERTa", "<s>"),
+    "xlm-roberta": _Family("XLM-RoBERTa", "an XLM-RoBERTa", "<s>"),
+}
 
 # SPEC §4: the papers' fine-tuned retrievers (BERT-base size, trained with hard negatives), never this checkpoint.
 PUBLISHED_RESULTS_TABLE = """\
@@ -126,24 +151,27 @@ def _description(config: CondenserConfig, *, cocondenser: bool, base_model: str 
         if cocondenser
         else "[Condenser](https://huggingface.co/papers/2104.08253)"
     )
+    family = BACKBONE_FAMILY_NAMES[config.backbone_type]
+    first = f"`{family.first_token}`"
     lines = [
-        f"A BERT encoder pre-trained for dense retrieval with {method}, saved with "
-        "[transformers-condenser](https://pypi.org/project/transformers-condenser/). Its last-layer `[CLS]` vector is the "
-        "embedding of a text: score a query against a passage with the dot product of their `[CLS]` vectors, and "
-        "fine-tune it as a retriever like any BERT encoder.",
+        f"{family.a_name[0].upper()}{family.a_name[1:]} encoder pre-trained for dense retrieval with {method}, saved with "
+        "[transformers-condenser](https://pypi.org/project/transformers-condenser/). Its last-layer first-token "
+        f"({first}) vector is the embedding of a text: score a query against a passage with the dot product of their "
+        f"{first} vectors, and fine-tune it as a retriever like any {family.name} encoder.",
         "",
         "## Model details",
         "",
-        f"- Backbone: BERT encoder, {config.num_hidden_layers} layers, hidden size {config.hidden_size}, "
-        f"{config.num_attention_heads} attention heads, feed-forward size {config.intermediate_size}, "
-        f"vocabulary of {config.vocab_size} tokens, up to {config.max_position_embeddings} positions.",
+        f'- Backbone: {family.name} encoder (`backbone_type: "{config.backbone_type}"`), '
+        f"{config.num_hidden_layers} layers, hidden size {config.hidden_size}, {config.num_attention_heads} attention "
+        f"heads, feed-forward size {config.intermediate_size}, vocabulary of {config.vocab_size} tokens, inputs of up "
+        f"to {config.max_sequence_length} tokens.",
         f"- Condenser head (pre-training only): {config.n_head_layers} Transformer layer(s) reading the last-layer "
-        f"`[CLS]` vector together with the token states of hidden state {config.skip_from} (`skip_from`, the output "
+        f"{first} vector together with the token states of hidden state {config.skip_from} (`skip_from`, the output "
         f"of layer {config.skip_from}).",
         "- Pre-training loss: masked-LM loss of the head"
         + (" plus the ordinary masked-LM loss on the last layer (`late_mlm`)" if config.late_mlm else " only")
         + (" plus the span-level contrastive loss." if cocondenser else "."),
-        "- Embedding: `pooler_output` of `AutoModel`, which is the last-layer `[CLS]` vector (no pooler weights, no "
+        f"- Embedding: `pooler_output` of `AutoModel`, which is the last-layer {first} vector (no pooler weights, no "
         "mean pooling).",
     ]
     architectures = config.architectures or []
@@ -161,8 +189,13 @@ def _description(config: CondenserConfig, *, cocondenser: bool, base_model: str 
     return "\n".join(lines)
 
 
-def _usage(repo_id: str, tokenizer_source: str, has_tokenizer: bool) -> str:
-    """The usage section: install, load with the plugin, encode; then the `trust_remote_code` alternative."""
+def _usage(repo_id: str, tokenizer_source: str, has_tokenizer: bool, config: CondenserConfig) -> str:
+    """The usage section: install, load with the plugin, encode; then the `trust_remote_code` alternative. The code is
+    the same for every backbone family (the checkpoint's configuration names it); only the truncation length and the
+    name of the first token follow the family."""
+    first_token = BACKBONE_FAMILY_NAMES[config.backbone_type].first_token
+    # Truncate to what the positions cover, whatever the tokenizer's `model_max_length` says.
+    max_length = config.max_sequence_length
     if has_tokenizer:
         note = ""
     elif tokenizer_source == repo_id:
@@ -188,9 +221,9 @@ tokenizer = AutoTokenizer.from_pretrained("{tokenizer_source}")
 model = AutoModel.from_pretrained("{repo_id}").eval()
 
 texts = ["what is dense retrieval?", "Dense retrieval ranks passages by the similarity of their vectors."]
-batch = tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
+batch = tokenizer(texts, padding=True, truncation=True, max_length={max_length}, return_tensors="pt")
 with torch.no_grad():
-    embeddings = model(**batch).pooler_output  # the last-layer [CLS] vectors, one row per text
+    embeddings = model(**batch).pooler_output  # the last-layer {first_token} vectors, one row per text
 score = embeddings[0] @ embeddings[1]  # dot product, as in the papers
 ```
 
@@ -204,7 +237,7 @@ from transformers import AutoModel, AutoTokenizer
 
 tokenizer = AutoTokenizer.from_pretrained("{tokenizer_source}")
 model = AutoModel.from_pretrained("{repo_id}", trust_remote_code=True).eval()
-batch = tokenizer(["what is dense retrieval?"], return_tensors="pt")
+batch = tokenizer(["what is dense retrieval?"], truncation=True, max_length={max_length}, return_tensors="pt")
 with torch.no_grad():
     embeddings = model(**batch).pooler_output
 ```"""
@@ -236,8 +269,9 @@ def write_model_card(
 ) -> Path:
     """Write the Hub model card (`README.md`) of the Condenser checkpoint in `checkpoint_dir`.
 
-    The description is generated from the checkpoint's `config.json`; the metadata follows the Hub's model card
-    specification (`huggingface_hub.ModelCardData`). The file is replaced atomically: a reader never sees a
+    The description is generated from the checkpoint's `config.json`, including its backbone family (BERT, RoBERTa or
+    XLM-RoBERTa, `backbone_type`); the metadata follows the Hub's model card specification
+    (`huggingface_hub.ModelCardData`). The file is replaced atomically: a reader never sees a
     half-written card, and an existing `README.md` is overwritten only once the new one is complete.
 
     Args:
@@ -249,7 +283,8 @@ def write_model_card(
         model_name (`str`, *optional*):
             The card's title and the name of its `model-index`. Defaults to the last part of `repo_id`.
         base_model (`str`, *optional*):
-            Hub id of the model the pre-training started from (e.g. `"google-bert/bert-base-uncased"`).
+            Hub id of the model the pre-training started from (e.g. `"google-bert/bert-base-uncased"` or
+            `"FacebookAI/roberta-base"`).
         license (`str`, *optional*, defaults to `"apache-2.0"`):
             A Hub licence identifier.
         datasets (`Sequence[str]`, *optional*):
@@ -260,7 +295,8 @@ def write_model_card(
             Whether the checkpoint was pre-trained with coCondenser's contrastive loss (adds the `cocondenser` tag and
             says so in the description). Defaults to the configuration's `cocondenser`.
         tags (`Sequence[str]`, *optional*):
-            Tags added to `condenser`, `dense-retrieval` and `bert`.
+            Tags added to `condenser`, `dense-retrieval` and the backbone family's `model_type` (`bert`, `roberta` or
+            `xlm-roberta`).
         eval_results (`Sequence[EvalResult | Mapping]`, *optional*):
             This checkpoint's own evaluation results, as `huggingface_hub.EvalResult`s or mappings of their fields
             (`task_type`, `dataset_type`, `dataset_name`, `metric_type`, `metric_value`, ...). They become the card's
@@ -302,7 +338,8 @@ def write_model_card(
     has_tokenizer = any((path / name).is_file() for name in TOKENIZER_FILES)
     tokenizer_source = repo_id if has_tokenizer or not base_model else base_model
 
-    card_tags = ["condenser"] + (["cocondenser"] if cocondenser else []) + ["dense-retrieval", "bert"]
+    # The family's `model_type` as tag ("bert", "roberta", "xlm-roberta"), as the Hub tags the family's own models.
+    card_tags = ["condenser"] + (["cocondenser"] if cocondenser else []) + ["dense-retrieval", config.backbone_type]
     card_tags += [tag for tag in tags or [] if tag not in card_tags]
     card_data = ModelCardData(
         library_name="transformers",
@@ -320,15 +357,17 @@ def write_model_card(
     sections = [
         f"# {model_name}",
         _description(config, cocondenser=cocondenser, base_model=base_model, datasets=datasets),
-        _usage(repo_id, tokenizer_source, has_tokenizer),
+        _usage(repo_id, tokenizer_source, has_tokenizer, config),
     ]
     if results:
         sections.append("## Evaluation of this checkpoint\n\n" + _eval_table(results))
+    family_name = BACKBONE_FAMILY_NAMES[config.backbone_type].name
+    backbone_note = "" if config.backbone_type == "bert" else f", whose backbone is {family_name} rather than BERT"
     sections.append(
         "## Published results\n\n"
         "These are the numbers published in the Condenser and coCondenser papers for BERT-base retrievers fine-tuned "
         "from each pre-trained model with hard negatives. They are the papers' results, not measurements of this "
-        "checkpoint.\n\n" + PUBLISHED_RESULTS_TABLE
+        f"checkpoint{backbone_note}.\n\n" + PUBLISHED_RESULTS_TABLE
     )
     sections.append(
         "## Citation\n\n"

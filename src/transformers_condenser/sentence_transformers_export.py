@@ -13,9 +13,10 @@
 # limitations under the License.
 """Save a Condenser backbone as a sentence-transformers model with CLS pooling.
 
-The folder needs neither this package nor remote code to load: the backbone is written as a plain BERT checkpoint
-(`model_type: "bert"`, `BertModel` weights without the pooler) and the sentence-transformers modules are the stock
-`Transformer`, `Pooling` (CLS token) and, only when asked, `Normalize`. `SentenceTransformer(folder).encode(texts)`
+The folder needs neither this package nor remote code to load: the backbone is written as a plain checkpoint of its
+own family (`BertModel`, `RobertaModel` or `XLMRobertaModel` weights without the pooler, `model_type` `"bert"`,
+`"roberta"` or `"xlm-roberta"`) and the sentence-transformers modules are the stock `Transformer`, `Pooling` (first
+token: `[CLS]` for BERT, `<s>` for RoBERTa) and, only when asked, `Normalize`. `SentenceTransformer(folder).encode(texts)`
 then returns exactly `CondenserModel(...).pooler_output`, the last-layer CLS vector that Condenser and coCondenser
 pre-train for dense retrieval. sentence-transformers itself is not needed to write the folder.
 """
@@ -27,7 +28,18 @@ from pathlib import Path
 
 import torch
 import transformers
-from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoTokenizer,
+    BertConfig,
+    BertModel,
+    PreTrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    RobertaConfig,
+    RobertaModel,
+    XLMRobertaConfig,
+    XLMRobertaModel,
+)
 from transformers.initialization import no_init_weights
 from transformers.utils import logging
 
@@ -52,16 +64,28 @@ POOLING_MODES = (
 )
 
 
-def _bert_config(config: CondenserConfig) -> BertConfig:
-    """The BERT configuration of a Condenser backbone: every BERT hyperparameter, none of the Condenser fields."""
+# The plain transformers classes of each backbone family (`CondenserConfig.backbone_type`): the configuration and the
+# base model that the exported folder declares, so that `AutoModel` loads it without this package. Every entry of
+# `BACKBONE_TYPES` has one (the tests check it).
+PLAIN_BACKBONE_CLASSES: dict[str, tuple[type[PreTrainedConfig], type[PreTrainedModel]]] = {
+    "bert": (BertConfig, BertModel),
+    "roberta": (RobertaConfig, RobertaModel),
+    "xlm-roberta": (XLMRobertaConfig, XLMRobertaModel),
+}
+
+
+def _plain_config(config: CondenserConfig) -> PreTrainedConfig:
+    """The plain configuration of a Condenser backbone's family: every hyperparameter of the family, none of the
+    Condenser fields (`skip_from`, ..., `backbone_type`)."""
+    config_class, model_class = PLAIN_BACKBONE_CLASSES[config.backbone_type]
     fields = config.to_dict()
     for key in ("model_type", "architectures", "auto_map", "transformers_version", "_name_or_path"):
         fields.pop(key, None)
-    for key in set(CondenserConfig.__dataclass_fields__) - set(BertConfig.__dataclass_fields__):
+    for key in set(CondenserConfig.__dataclass_fields__) - set(config_class.__dataclass_fields__):
         fields.pop(key, None)
-    bert_config = BertConfig.from_dict(fields)
-    bert_config.architectures = ["BertModel"]
-    return bert_config
+    plain_config = config_class.from_dict(fields)
+    plain_config.architectures = [model_class.__name__]
+    return plain_config
 
 
 def _backbone_and_source(model_or_path: "CondenserModel | CondenserForPreTraining | str | os.PathLike"):
@@ -69,7 +93,8 @@ def _backbone_and_source(model_or_path: "CondenserModel | CondenserForPreTrainin
     if isinstance(model_or_path, (str, os.PathLike)):
         return CondenserModel.from_pretrained(model_or_path), str(model_or_path)
     if isinstance(model_or_path, (CondenserModel, CondenserForPreTraining)):
-        backbone = model_or_path.bert if isinstance(model_or_path, CondenserForPreTraining) else model_or_path
+        # `base_model` is the backbone `CondenserModel` (`.bert` or `.roberta`), or the model itself.
+        backbone = model_or_path.base_model
         # `name_or_path` may be a Hub id or a stale name copied from a config: only a local folder is trusted to
         # hold this model's tokenizer.
         source = model_or_path.name_or_path
@@ -128,12 +153,14 @@ def save_as_sentence_transformer(
 ) -> Path:
     """Save a Condenser backbone as a sentence-transformers model whose embeddings are the last-layer CLS vectors.
 
-    The folder holds the backbone as a plain BERT checkpoint (`config.json` with `model_type: "bert"` and
-    `BertModel` weights without the pooler, so neither this package nor `trust_remote_code` is needed to load it),
-    the tokenizer files, `modules.json` (Transformer, then CLS pooling, then normalisation only when
+    The folder holds the backbone as a plain checkpoint of its family (`config.backbone_type`): `config.json` with
+    `model_type` `"bert"`, `"roberta"` or `"xlm-roberta"` and the weights of `BertModel`, `RobertaModel` or
+    `XLMRobertaModel` without the pooler, so neither this package nor `trust_remote_code` is needed to load it. Next
+    to it: the tokenizer files, `modules.json` (Transformer, then CLS pooling, then normalisation only when
     `normalize=True`), `sentence_bert_config.json`, `1_Pooling/config.json` and `config_sentence_transformers.json`.
-    `SentenceTransformer(str(output_dir)).encode(texts)` then returns `CondenserModel(...).pooler_output` for the
-    same tokenized texts. The Condenser head and the MLM prediction head are pre-training only and are not written.
+    `SentenceTransformer(str(output_dir)).encode(texts)` then returns `CondenserModel(...).pooler_output`, the
+    last-layer vector of the first token (`[CLS]` for BERT, `<s>` for RoBERTa and XLM-RoBERTa), for the same tokenized
+    texts. The Condenser head and the MLM prediction head are pre-training only and are not written.
 
     The folder is written next to `output_dir` and moved into place at the end: an error leaves a previous
     `output_dir` untouched and no half-written one.
@@ -148,7 +175,9 @@ def save_as_sentence_transformer(
             coCondenser are trained and evaluated with the dot product of un-normalised CLS vectors, hence the default.
         max_seq_length (`int`, *optional*):
             Longest input, in tokens, that sentence-transformers keeps (longer texts are truncated). Defaults to the
-            smaller of the tokenizer's `model_max_length` and the model's `max_position_embeddings`.
+            smaller of the tokenizer's `model_max_length` and the longest input the model's positions cover
+            (`config.max_sequence_length`: `max_position_embeddings` for BERT, `max_position_embeddings -
+            pad_token_id - 1` for RoBERTa and XLM-RoBERTa, e.g. 512 for roberta-base).
         tokenizer (`PreTrainedTokenizerBase`, `str` or `os.PathLike`, *optional*):
             The tokenizer, or the folder (or Hub id) it was saved in. Defaults to the one saved in the checkpoint folder
             `model_or_path` names, or in the local folder the model was loaded from.
@@ -177,25 +206,32 @@ def save_as_sentence_transformer(
     output_dir = check_output_dir(output_dir, *(path for path in sources if Path(path).exists()))
     tokenizer = _load_tokenizer(tokenizer, source)
     config = backbone.config
-    longest = min(tokenizer.model_max_length, config.max_position_embeddings)
+    longest = config.max_sequence_length
     if max_seq_length is None:
-        max_seq_length = longest
-    elif not 1 <= max_seq_length <= config.max_position_embeddings:
+        max_seq_length = min(tokenizer.model_max_length, longest)
+    elif not 1 <= max_seq_length <= longest:
+        limit = (
+            "`max_position_embeddings`"
+            if config.backbone_type == "bert"
+            else f"`max_position_embeddings - pad_token_id - 1`: a {config.backbone_type} backbone counts positions "
+            "from `pad_token_id + 1`"
+        )
         raise ValueError(
-            f"`max_seq_length` is {max_seq_length}, but it must be between 1 and the model's "
-            f"`max_position_embeddings` ({config.max_position_embeddings})."
+            f"`max_seq_length` is {max_seq_length}, but it must be between 1 and {longest}, the longest input the "
+            f"model accepts ({limit}); pass a smaller value, or none for the default."
         )
 
-    bert_config = _bert_config(config)
+    plain_config = _plain_config(config)
+    _, model_class = PLAIN_BACKBONE_CLASSES[config.backbone_type]
     # The weights are copied in right after: skip the random initialisation.
     with no_init_weights():
-        bert = BertModel(bert_config, add_pooling_layer=False)
-    # The backbone's weight names are BertModel's (without the pooler): a strict load proves it.
-    bert.load_state_dict(backbone.state_dict(), strict=True)
-    bert.to(backbone.dtype)
+        plain_model = model_class(plain_config, add_pooling_layer=False)
+    # The backbone's weight names are the family's base model's (without the pooler): a strict load proves it.
+    plain_model.load_state_dict(backbone.state_dict(), strict=True)
+    plain_model.to(backbone.dtype)
 
     with atomic_directory(output_dir) as staging:
-        bert.save_pretrained(staging)
+        plain_model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         modules = [
             {"idx": 0, "name": "0", "path": "", "type": TRANSFORMER_MODULE},
@@ -208,8 +244,8 @@ def save_as_sentence_transformer(
         _write_json(staging / "modules.json", modules)
         _write_json(
             staging / "sentence_bert_config.json",
-            # The tokenizer lower-cases (or not) by itself. `add_pooling_layer=False`: BertModel must not create (and
-            # warn about) a randomly initialised pooler that CLS pooling never uses.
+            # The tokenizer lower-cases (or not) by itself. `add_pooling_layer=False`: the base model must not create
+            # (and warn about) a randomly initialised pooler that CLS pooling never uses.
             {"max_seq_length": max_seq_length, "do_lower_case": False, "model_args": {"add_pooling_layer": False}},
         )
         _write_json(
