@@ -327,7 +327,7 @@ def family_export(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     family = request.param
     build_tokenizer, masked_lm_class, config_class = FAMILIES[family]
     tokenizer = build_tokenizer()
-    # BERT counts positions from 0; the RoBERTa families from pad_token_id + 1 = 2, so that 66 positions hold 64 tokens.
+    # BERT counts positions from 0, the RoBERTa families from pad_token_id + 1 = 2: 66 positions hold 64 tokens.
     pad_token_id, max_positions = (0, 64) if family == "bert" else (1, 66)
     plain_config = config_class(
         vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=37,

@@ -153,8 +153,9 @@ def _description(config: CondenserConfig, *, cocondenser: bool, base_model: str 
     )
     family = BACKBONE_FAMILY_NAMES[config.backbone_type]
     first = f"`{family.first_token}`"
+    a_name = family.a_name[0].upper() + family.a_name[1:]
     lines = [
-        f"{family.a_name[0].upper()}{family.a_name[1:]} encoder pre-trained for dense retrieval with {method}, saved with "
+        f"{a_name} encoder pre-trained for dense retrieval with {method}, saved with "
         "[transformers-condenser](https://pypi.org/project/transformers-condenser/). Its last-layer first-token "
         f"({first}) vector is the embedding of a text: score a query against a passage with the dot product of their "
         f"{first} vectors, and fine-tune it as a retriever like any {family.name} encoder.",

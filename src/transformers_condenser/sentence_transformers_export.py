@@ -16,8 +16,8 @@
 The folder needs neither this package nor remote code to load: the backbone is written as a plain checkpoint of its
 own family (`BertModel`, `RobertaModel` or `XLMRobertaModel` weights without the pooler, `model_type` `"bert"`,
 `"roberta"` or `"xlm-roberta"`) and the sentence-transformers modules are the stock `Transformer`, `Pooling` (first
-token: `[CLS]` for BERT, `<s>` for RoBERTa) and, only when asked, `Normalize`. `SentenceTransformer(folder).encode(texts)`
-then returns exactly `CondenserModel(...).pooler_output`, the last-layer CLS vector that Condenser and coCondenser
+token: `[CLS]` for BERT, `<s>` for RoBERTa) and, only when asked, `Normalize`.
+`SentenceTransformer(folder).encode(texts)` then returns exactly `CondenserModel(...).pooler_output`, the last-layer CLS vector that Condenser and coCondenser
 pre-train for dense retrieval. sentence-transformers itself is not needed to write the folder.
 """
 
