@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -220,6 +221,27 @@ def _document_rng(seed: int, text: str) -> random.Random:
     return random.Random(int.from_bytes(digest, "little"))
 
 
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _token_positions(text: str, offsets: Sequence[tuple[int, int]]) -> np.ndarray:
+    """The character at which each token is placed into a sentence: its start offset, moved past the whitespace it
+    starts in.
+
+    Byte-level BPE (RoBERTa: `"ĠIt"`) and SentencePiece (XLM-R: `"▁It"`) tokens carry the space before a word. Their
+    offsets include that space unless the tokenizer trims them (`trim_offsets`, a bare `Metaspace` pre-tokenizer
+    does not), and the space lies before the sentence start: placed by its raw start, the first token of a sentence
+    would close the previous sentence. A word's leading space belongs to the word, so to its sentence.
+    """
+    starts = np.asarray([start for start, _ in offsets], dtype=np.int64)
+    runs = np.asarray([match.span() for match in _WHITESPACE.finditer(text)], dtype=np.int64).reshape(-1, 2)
+    if len(runs) == 0:
+        return starts
+    run = np.searchsorted(runs[:, 0], starts, side="right") - 1
+    inside = (run >= 0) & (starts < runs[np.maximum(run, 0), 1])
+    return np.where(inside, runs[np.maximum(run, 0), 1], starts)
+
+
 @dataclass
 class _DocumentEncoder:
     """Batched `datasets.map` function: documents (`text_column`) -> one row of packed blocks per document."""
@@ -250,7 +272,7 @@ class _DocumentEncoder:
             sentences: list[list[int]] = []
             if ids:
                 starts = np.asarray(sentence_starts(text, self.language))
-                token_starts = np.asarray([start for start, _ in offsets])
+                token_starts = _token_positions(text, offsets)
                 sentence_of_token = np.maximum(np.searchsorted(starts, token_starts, side="right") - 1, 0)
                 cuts = np.flatnonzero(np.diff(sentence_of_token)) + 1
                 sentences = [piece.tolist() for piece in np.split(np.asarray(ids), cuts)]
@@ -396,11 +418,13 @@ def prepare_dataset(
 
     Processing, per document: sentences are found with `sentencex` (rule-based, `language`, no download); the whole
     document is tokenized once without special tokens and its tokens are assigned to sentences by their character
-    offsets (a fast tokenizer is needed); [`pack_sentences`] then packs the sentences greedily into blocks of at most
-    `block_length = max_length - tokenizer.num_special_tokens_to_add()` tokens (126 for BERT and 128), giving a
-    block a random shorter target with probability `short_block_probability` and cutting only sentences longer than
-    `block_length`. The random draws of a document depend only on `seed` and the document's text, so `num_proc` and
-    `streaming` never change the output.
+    offsets (a fast tokenizer is needed; a token that starts with the space before a word, as RoBERTa's `Ġ` and
+    XLM-R's `▁` tokens do when their offsets are not trimmed, goes with that word); [`pack_sentences`] then packs the
+    sentences greedily into blocks of at most `block_length = max_length - tokenizer.num_special_tokens_to_add()`
+    tokens (126 with `max_length=128` for BERT's `[CLS] ... [SEP]` and RoBERTa's or XLM-R's `<s> ... </s>`), giving
+    a block a random shorter target with probability `short_block_probability` and cutting only sentences longer
+    than `block_length`. The random draws of a document depend only on `seed` and the document's text, so
+    `num_proc` and `streaming` never change the output.
 
     Output (`output_dir`, replaced atomically: an interrupted run leaves an earlier output untouched):
 

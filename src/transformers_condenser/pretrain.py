@@ -26,6 +26,11 @@ Examples (shell):
     torchrun --nproc_per_node 8 -m transformers_condenser.pretrain --cocondenser \\
         --model_name_or_path runs/condenser --train_dir data/marco-spans --output_dir runs/cocondenser \\
         --per_device_train_batch_size 256 --gradient_cache_chunk_size 64 --learning_rate 1e-4
+
+    # RoBERTa and XLM-RoBERTa warm-start the same way (prepare the data with their tokenizer; at most 512 tokens).
+    condenser-pretrain --model_name_or_path FacebookAI/xlm-roberta-base --skip_from 6 \\
+        --train_dir data/xlmr-condenser --output_dir runs/xlmr-condenser --max_length 512 --bf16 \\
+        --export_backbone_dir runs/xlmr-condenser-plain
 """
 
 import json
@@ -60,8 +65,9 @@ class ModelArguments:
     model_name_or_path: str | None = field(
         default=None,
         metadata={
-            "help": "A BERT checkpoint (warm start: encoder and MLM head loaded, Condenser head initialised) or a "
-            "Condenser checkpoint (everything resumed, head included). Leave empty to start from --config_name."
+            "help": "A BERT, RoBERTa or XLM-RoBERTa checkpoint (warm start: encoder and MLM head loaded, Condenser "
+            "head initialised) or a Condenser checkpoint (everything resumed, head included). Leave empty to start "
+            "from --config_name."
         },
     )
     config_name: str | None = field(
@@ -125,7 +131,18 @@ class CondenserPretrainingArguments(CondenserTrainingArguments):
     """[`CondenserTrainingArguments`] (all of `TrainingArguments` plus the gradient cache) and what to write at the end."""
 
     export_bert_dir: str | None = field(
-        default=None, metadata={"help": "Also write a plain BERT export of the final model here."}
+        default=None,
+        metadata={
+            "help": "Also write a plain BERT export of the final model here (BERT backbones only; see "
+            "--export_backbone_dir)."
+        },
+    )
+    export_backbone_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Also write the final model's backbone and MLM head here as a plain checkpoint of its own family "
+            "(BertForMaskedLM, RobertaForMaskedLM or XLMRobertaForMaskedLM), as condenser-export-backbone does."
+        },
     )
     model_card: bool = field(default=True, metadata={"help": "Write a README.md model card into --output_dir."})
     loss_curve: bool = field(default=True, metadata={"help": "Write loss_curve.png into --output_dir."})
@@ -146,7 +163,9 @@ def _load_model(model_args: ModelArguments, tokenizer) -> CondenserForPreTrainin
             model_args.model_name_or_path, config=config, attn_implementation=model_args.attn_implementation
         )
     if model_args.config_name is None:
-        raise ValueError("Pass --model_name_or_path (a BERT or Condenser checkpoint) or --config_name.")
+        raise ValueError(
+            "Pass --model_name_or_path (a BERT, RoBERTa, XLM-RoBERTa or Condenser checkpoint) or --config_name."
+        )
     config = CondenserConfig.from_pretrained(model_args.config_name, **overrides)
     config._attn_implementation = model_args.attn_implementation
     if config.vocab_size != len(tokenizer):
@@ -155,6 +174,43 @@ def _load_model(model_args: ModelArguments, tokenizer) -> CondenserForPreTrainin
             "set vocab_size in the config to the tokenizer's size."
         )
     return CondenserForPreTraining(config)
+
+
+def _check_model_fits(
+    config: CondenserConfig, tokenizer, max_length: int, training_args: CondenserPretrainingArguments
+) -> None:
+    """Refuse, before training, a sequence length, tokenizer or export the model cannot take."""
+    limit = config.max_sequence_length
+    if max_length > limit:
+        if config.backbone_type == "bert":
+            reason = f"max_position_embeddings ({config.max_position_embeddings})"
+        else:
+            reason = (
+                f"max_position_embeddings ({config.max_position_embeddings}) - pad_token_id ({config.pad_token_id}) "
+                f"- 1, since a {config.backbone_type} backbone numbers positions from pad_token_id + 1"
+            )
+        raise ValueError(
+            f"--max_length ({max_length}) exceeds the longest input the model's position embeddings cover: {limit} = "
+            f"{reason}. Pass --max_length {limit} or less."
+        )
+    if len(tokenizer) > config.vocab_size:
+        raise ValueError(
+            f"The tokenizer has {len(tokenizer)} tokens, more than the model's vocab_size ({config.vocab_size}): pass "
+            "the tokenizer the model was trained with (--tokenizer_name)."
+        )
+    if config.backbone_type != "bert" and tokenizer.pad_token_id != config.pad_token_id:
+        # RoBERTa-family embeddings number positions from the padding id: another id would give padding positions
+        # and shift every token's position.
+        raise ValueError(
+            f"The tokenizer pads with id {tokenizer.pad_token_id}, but the {config.backbone_type} backbone's "
+            f"pad_token_id is {config.pad_token_id} (its position ids count from it): pass the tokenizer the model "
+            "was trained with (--tokenizer_name)."
+        )
+    if training_args.export_bert_dir and config.backbone_type != "bert":
+        raise ValueError(
+            f"--export_bert_dir writes a BERT, but this model has a {config.backbone_type} backbone: pass "
+            "--export_backbone_dir instead, which writes the backbone in its own architecture."
+        )
 
 
 def _load_dataset(path: str | None, mode: str):
@@ -202,11 +258,7 @@ def run_pretraining(
         raise ValueError("Pass --tokenizer_name when building the model from --config_name.")
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
     model = _load_model(model_args, tokenizer)
-    if data_args.max_length > model.config.max_position_embeddings:
-        raise ValueError(
-            f"--max_length ({data_args.max_length}) exceeds the model's max_position_embeddings "
-            f"({model.config.max_position_embeddings})."
-        )
+    _check_model_fits(model.config, tokenizer, data_args.max_length, training_args)
     collator_class = DataCollatorForCoCondenser if model_args.cocondenser else DataCollatorForCondenser
     collator = collator_class(
         tokenizer,
@@ -239,6 +291,10 @@ def run_pretraining(
         from .conversion import export_to_bert
 
         logger.warning(f"Plain BERT export: {export_to_bert(output_dir, training_args.export_bert_dir)}")
+    if is_main_process and training_args.export_backbone_dir:
+        from .conversion import export_backbone
+
+        logger.warning(f"Plain backbone export: {export_backbone(output_dir, training_args.export_backbone_dir)}")
     return output_dir
 
 
