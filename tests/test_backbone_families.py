@@ -197,7 +197,7 @@ def run_pretraining(workspace: dict) -> dict:
     flags = ["--model_name_or_path", str(workspace["checkpoint"]), "--skip_from", "2", "--max_steps", "2"]
     flags += ["--train_dir", str(root / "condenser"), "--per_device_train_batch_size", "4", "--save_strategy", "no"]
     flags += ["--output_dir", str(runs["condenser-run"]), "--export_backbone_dir", str(runs["condenser-plain"])]
-    assert pretrain_main(flags + COMMON_FLAGS) == 0
+    assert pretrain_main(flags + COMMON_FLAGS + ["--model_card", "true"]) == 0
 
     flags = ["--model_name_or_path", str(runs["condenser-run"]), "--cocondenser", "--max_steps", "4"]
     flags += ["--train_dir", str(root / "cocondenser"), "--per_device_train_batch_size", "2"]
@@ -410,6 +410,8 @@ def test_condenser_warm_start_trains_the_family_backbone(pretrained: dict):
     )
     assert start.shape == trained.shape and not torch.equal(start, trained)
     assert torch.equal(model.mlm_head.decoder.weight, trained)  # still tied
+    # The model card condenser-pretrain writes names the family.
+    assert {"roberta": "RoBERTa", "xlm-roberta": "XLM-RoBERTa"}[family] in (run / "README.md").read_text()
 
 
 def test_resumed_cocondenser_ends_as_the_uninterrupted_run(pretrained: dict):
