@@ -70,6 +70,7 @@ setup(
             "condenser-pretrain=transformers_condenser.pretrain:main",
             "condenser-convert-original=transformers_condenser.conversion:convert_main",
             "condenser-export-bert=transformers_condenser.conversion:export_main",
+            "condenser-export-backbone=transformers_condenser.conversion:export_backbone_main",
             "condenser-model-card=transformers_condenser.model_card:main",
         ]
     },

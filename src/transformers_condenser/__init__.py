@@ -47,7 +47,7 @@ _import_structure = {
     ],
     "loss_condenser": ["contrastive_span_loss"],
     "collators": ["DataCollatorForCoCondenser", "DataCollatorForCondenser", "detect_word_boundary"],
-    "conversion": ["convert_original_checkpoint", "export_to_bert"],
+    "conversion": ["convert_original_checkpoint", "export_backbone", "export_to_bert"],
     "data": ["PreparationReport", "pack_sentences", "prepare_dataset", "sentence_starts"],
     "evaluation": [
         "RetrievalTask",
@@ -76,6 +76,7 @@ __all__ = [
     "DataCollatorForCondenser",
     "detect_word_boundary",
     "convert_original_checkpoint",
+    "export_backbone",
     "export_to_bert",
     "PreparationReport",
     "pack_sentences",
@@ -107,7 +108,7 @@ CondenserForPreTraining.register_for_auto_class("AutoModelForPreTraining")
 
 if TYPE_CHECKING:
     from .collators import DataCollatorForCoCondenser, DataCollatorForCondenser, detect_word_boundary
-    from .conversion import convert_original_checkpoint, export_to_bert
+    from .conversion import convert_original_checkpoint, export_backbone, export_to_bert
     from .data import PreparationReport, pack_sentences, prepare_dataset, sentence_starts
     from .evaluation import (
         RetrievalTask,

@@ -15,8 +15,9 @@
 
 - Saving writes the code files and an `auto_map`, so checkpoints also load with `trust_remote_code=True`.
 - Uploading writes the Condenser model card (`model_card.write_model_card`) instead of transformers' generic one.
-- Loading refuses checkpoints in the layout of the original Condenser release (BERT + `model.pt`), whose head
-  `from_pretrained` would silently leave random, and turns unreadable weights into a clear `OSError`.
+- Loading refuses checkpoints in the layout of the original Condenser code (a BERT, RoBERTa or XLM-RoBERTa checkpoint
+  + `model.pt`), whose head `from_pretrained` would silently leave random, and turns unreadable weights into a clear
+  `OSError`.
 - `read_checkpoint_config`: the one reader of a checkpoint folder's `config.json` for the package's tools, with one
   error policy: a missing folder or file is an `OSError`, a malformed file a `ValueError`.
 """
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from transformers.utils import logging
 
-from .configuration_condenser import CondenserConfig
+from .configuration_condenser import BACKBONE_TYPES, CondenserConfig
 
 
 logger = logging.get_logger(__name__)
@@ -38,6 +39,9 @@ CONDENSER_AUTO_MAP = {
     "AutoModel": "modeling_condenser.CondenserModel",
     "AutoModelForPreTraining": "modeling_condenser.CondenserForPreTraining",
 }
+
+# How messages name each backbone family (`model_type` of its checkpoints).
+_FAMILY_NAMES = {"bert": "BERT", "roberta": "RoBERTa", "xlm-roberta": "XLM-RoBERTa"}
 
 # The first line of the card transformers generates for a repository that has none.
 _GENERIC_CARD_SENTENCE = "This model card has been automatically generated."
@@ -71,7 +75,7 @@ def read_checkpoint_config(checkpoint_dir: str | os.PathLike, what: str = "Check
 
 
 def _has_original_head(source: str, kwargs: dict) -> bool:
-    """Whether `source` (a folder or Hub id) holds the original release's `model.pt` head. Never opens the file."""
+    """Whether `source` (a folder or Hub id) holds the original code's `model.pt` head file. Never opens the file."""
     from huggingface_hub import errors, file_exists, is_offline_mode, try_to_load_from_cache
 
     # The HTTP client's base error, re-exported by huggingface_hub (its `HfHubHTTPError` derives from it).
@@ -97,8 +101,8 @@ def _has_original_head(source: str, kwargs: dict) -> bool:
 
 
 def _refuse_original_release(source: str, kwargs: dict) -> None:
-    """Raise a `ValueError` if `source` is a BERT checkpoint with the original release's head in `model.pt` (the
-    original code loaded such Hub ids with a random head, silently)."""
+    """Raise a `ValueError` if `source` is a BERT, RoBERTa or XLM-RoBERTa checkpoint with the original code's head in
+    `model.pt` (the original code loaded such Hub ids with a random head, silently)."""
     if not _has_original_head(source, kwargs):
         return
     names = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
@@ -106,13 +110,14 @@ def _refuse_original_release(source: str, kwargs: dict) -> None:
         config_dict, _ = CondenserConfig.get_config_dict(source, **{k: kwargs[k] for k in names if k in kwargs})
     except (OSError, ValueError):  # No readable config: the loading itself reports it.
         return
-    if config_dict.get("model_type") != "bert":
+    model_type = config_dict.get("model_type")
+    if model_type not in BACKBONE_TYPES:
         return
     input_dir = source if os.path.isdir(source) else f"<a local download of {source}>"
     raise ValueError(
-        f'{source} is a checkpoint of the original Condenser release: a BERT model (model_type "bert") whose '
-        "trained Condenser head lives in a separate model.pt, which from_pretrained does not read (it would leave the "
-        "head randomly initialised). Convert it once into a Condenser checkpoint with "
+        f'{source} is a checkpoint of the original Condenser code: a {_FAMILY_NAMES[model_type]} model (model_type "'
+        f'{model_type}") whose trained Condenser head lives in a separate model.pt, which from_pretrained does not '
+        "read (it would leave the head randomly initialised). Convert it once into a Condenser checkpoint with "
         f"`condenser-convert-original --input_dir {input_dir} --output_dir <new folder>` (or "
         "`transformers_condenser.convert_original_checkpoint(input_dir, output_dir)`) and load the output folder. "
         "To start from the backbone only and deliberately discard the old head, pass `ignore_original_head=True`; "
@@ -208,9 +213,10 @@ class CondenserHubMixin:
 
         - A weights file that is empty, truncated or not safetensors at all raises an `OSError` that says so.
         - For models with the Condenser head ([`CondenserForPreTraining`]): a folder or Hub id in the layout of the
-          original Condenser release (a BERT checkpoint, `model_type: "bert"`, plus the trained head in a separate
-          `model.pt`, as `Luyu/condenser` or `Luyu/co-condenser-marco`) is refused with a `ValueError`: loading it
-          directly would keep the backbone and silently leave the head random. Convert it once with
+          original Condenser code (a BERT, RoBERTa or XLM-RoBERTa checkpoint, `model_type` `"bert"`, `"roberta"` or
+          `"xlm-roberta"`, plus the trained head in a separate `model.pt`, as `Luyu/condenser` or
+          `Luyu/co-condenser-marco`) is refused with a `ValueError`: loading it directly would keep the backbone
+          and silently leave the head random. Convert it once with
           `condenser-convert-original --input_dir ... --output_dir ...`. Only the existence of `model.pt` is checked
           (in the folder; for a Hub id in the local cache and, when online, on the Hub); it is never opened.
           [`CondenserModel`] loads such checkpoints as they are (backbone only).
@@ -218,7 +224,7 @@ class CondenserHubMixin:
         Args:
             ignore_original_head (`bool`, *optional*, defaults to `False`):
                 Load an original-release checkpoint anyway, deliberately discarding the trained head in `model.pt`:
-                the head is newly initialised (and reported missing), as for a plain BERT checkpoint.
+                the head is newly initialised (and reported missing), as for a plain BERT or RoBERTa checkpoint.
             *model_args, **kwargs:
                 The arguments of [`~transformers.PreTrainedModel.from_pretrained`].
         """

@@ -364,11 +364,17 @@ class ConvertOriginalCheckpointTest(ConversionTestCase):
         edit_head_file(self.original, drop_layer_one)
         self.assert_conversion_fails(ValueError, "0..2 without gaps", "layer(s) 1 are absent")
 
-    def test_non_bert_config_is_rejected(self) -> None:
+    def test_config_of_an_unsupported_family_is_rejected(self) -> None:
         write_original_checkpoint(self.original)
         config = json.loads((self.original / "config.json").read_text())
-        (self.original / "config.json").write_text(json.dumps({**config, "model_type": "roberta"}))
-        self.assert_conversion_fails(ValueError, "model_type 'roberta'", 'model_type "bert"')
+        (self.original / "config.json").write_text(json.dumps({**config, "model_type": "deberta-v2"}))
+        self.assert_conversion_fails(
+            ValueError,
+            "model_type 'deberta-v2'",
+            'model_type "bert"',
+            'model_type "roberta"',
+            'model_type "xlm-roberta"',
+        )
 
     def test_untied_decoder_is_rejected(self) -> None:
         write_original_checkpoint(self.original, weights_format="bin")

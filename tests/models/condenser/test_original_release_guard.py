@@ -14,7 +14,8 @@
 """The original release's layout is refused by the pre-training model (SPEC §6, the original code's worst bug).
 
 A folder or Hub id holding a BERT checkpoint (`model_type: "bert"`) plus the trained head in `model.pt`
-(`Luyu/condenser`, `Luyu/co-condenser-marco`, ...) must not load into `CondenserForPreTraining` with a random head:
+(`Luyu/condenser`, `Luyu/co-condenser-marco`, ...), or a RoBERTa / XLM-RoBERTa checkpoint saved the same way by the
+original code's RoBERTa runs, must not load into `CondenserForPreTraining` with a random head:
 `from_pretrained` raises a `ValueError` pointing at `condenser-convert-original`, unless `ignore_original_head=True`.
 `CondenserModel` (backbone only) loads it silently, and a BERT checkpoint without `model.pt` still warm-starts. The
 check only tests that `model.pt` exists: every `model.pt` here is a booby-trapped pickle whose unpickling would create
@@ -33,7 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 import torch
 from huggingface_hub.file_download import repo_folder_name
-from transformers import BertForMaskedLM
+from transformers import BertForMaskedLM, RobertaConfig, RobertaForMaskedLM, XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from tests.models.condenser.testing_utils import tiny_bert_config, tiny_model
 from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserModel
@@ -193,3 +194,45 @@ def test_no_hub_request_when_offline(release: dict, tmp_path: Path):
     with mock.patch("huggingface_hub.file_exists", side_effect=AssertionError("Hub queried offline")) as file_exists:
         CondenserForPreTraining.from_pretrained(REPO_ID, cache_dir=cache_dir, local_files_only=True)
     file_exists.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    ("config_class", "masked_lm_class", "family"),
+    [(RobertaConfig, RobertaForMaskedLM, "RoBERTa"), (XLMRobertaConfig, XLMRobertaForMaskedLM, "XLM-RoBERTa")],
+    ids=["roberta", "xlm-roberta"],
+)
+def test_roberta_family_original_layout_is_refused(tmp_path: Path, config_class, masked_lm_class, family: str):
+    # The original code saved its RoBERTa runs the same way (SPEC §8): the masked LM's folder plus model.pt.
+    config = config_class(
+        vocab_size=99,
+        hidden_size=32,
+        num_hidden_layers=8,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=66,
+        pad_token_id=1,
+        type_vocab_size=1,
+    )
+    torch.manual_seed(0)
+    masked_lm = masked_lm_class(config).eval()
+    original = tmp_path / "original"
+    masked_lm.save_pretrained(original)
+    marker = tmp_path / "model_pt_was_unpickled"
+    (original / "model.pt").write_bytes(pickle.dumps({"c_head.0.output.dense.weight": _Trap(marker)}))
+
+    with pytest.raises(ValueError, match="condenser-convert-original") as raised:
+        CondenserForPreTraining.from_pretrained(original)
+    message = str(raised.value)
+    assert f'a {family} model (model_type "{config.model_type}")' in message
+    assert f"--input_dir {original}" in message and "ignore_original_head=True" in message
+    # The backbone alone, or a deliberate fresh head, still load; the backbone is the checkpoint's.
+    model, info = CondenserForPreTraining.from_pretrained(
+        original, ignore_original_head=True, output_loading_info=True
+    )
+    assert model.config.backbone_type == config.model_type
+    assert {key for key in model.state_dict() if key.startswith("head_layers.")} == set(info["missing_keys"])
+    backbone = CondenserModel.from_pretrained(original)
+    expected = masked_lm.roberta.state_dict()
+    for key, value in backbone.state_dict().items():
+        torch.testing.assert_close(value, expected[key], rtol=0, atol=0, msg=key)
+    assert not marker.exists(), "model.pt was unpickled"
