@@ -45,7 +45,11 @@ extras["pretraining"] = ["datasets>=5.2,<6", "sentencex>=1.0.32,<2", "accelerate
 # Retrieval evaluation: metrics (MRR@10, Recall@k) and plots.
 extras["evaluation"] = ["ir-measures>=0.4.3,<0.5", "matplotlib>=3.8"]
 extras["sentence-transformers"] = ["sentence-transformers>=6.2,<7"]
-extras["all"] = sorted(set(extras["pretraining"] + extras["evaluation"] + extras["sentence-transformers"]))
+# A faiss index for `condenser-evaluate --index faiss`.
+extras["faiss"] = ["faiss-cpu>=1.8"]
+extras["all"] = sorted(
+    set(extras["pretraining"] + extras["evaluation"] + extras["sentence-transformers"] + extras["faiss"])
+)
 extras["testing"] = ["pytest>=8", "pytest-xdist>=3", "parameterized>=0.9", "hypothesis>=6"]
 extras["quality"] = ["ruff>=0.15"]
 extras["dev"] = extras["all"] + extras["testing"] + extras["quality"]
@@ -72,6 +76,7 @@ setup(
             "condenser-export-bert=transformers_condenser.conversion:export_main",
             "condenser-export-backbone=transformers_condenser.conversion:export_backbone_main",
             "condenser-model-card=transformers_condenser.model_card:main",
+            "condenser-evaluate=transformers_condenser.beir_evaluation:main",
         ]
     },
     classifiers=[

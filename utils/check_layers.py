@@ -54,7 +54,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("model", ("modeling_condenser",)),
     ("data", ("collators", "data")),
     ("training", ("gradient_cache", "trainer")),
-    ("evaluation", ("evaluation",)),
+    ("evaluation", ("evaluation", "beir_evaluation")),
     ("tools", ("pretrain", "demo", "conversion", "sentence_transformers_export", "__init__")),
 ]
 MODEL_MODULE = "modeling_condenser"

@@ -46,6 +46,19 @@ _import_structure = {
         "CondenserPreTrainedModel",
     ],
     "loss_condenser": ["contrastive_span_loss"],
+    "beir_evaluation": [
+        "BeirData",
+        "EvaluationSettings",
+        "RetrievalEvaluationCallback",
+        "check_lengths",
+        "evaluate_beir",
+        "load_beir_folder",
+        "max_input_length",
+        "passage_text",
+        "retrieval_metrics",
+        "run_evaluation",
+        "write_trec_run",
+    ],
     "collators": ["DataCollatorForCoCondenser", "DataCollatorForCondenser", "detect_word_boundary"],
     "conversion": ["convert_original_checkpoint", "export_backbone", "export_to_bert"],
     "data": ["PreparationReport", "pack_sentences", "prepare_dataset", "sentence_starts"],
@@ -89,6 +102,17 @@ __all__ = [
     "evaluate_retrieval",
     "plot_loss_curves",
     "plot_retrieval_comparison",
+    "BeirData",
+    "EvaluationSettings",
+    "RetrievalEvaluationCallback",
+    "check_lengths",
+    "evaluate_beir",
+    "load_beir_folder",
+    "max_input_length",
+    "passage_text",
+    "retrieval_metrics",
+    "run_evaluation",
+    "write_trec_run",
     "gradient_cache_step",
     "write_model_card",
     "save_as_sentence_transformer",
@@ -107,6 +131,19 @@ CondenserModel.register_for_auto_class("AutoModel")
 CondenserForPreTraining.register_for_auto_class("AutoModelForPreTraining")
 
 if TYPE_CHECKING:
+    from .beir_evaluation import (
+        BeirData,
+        EvaluationSettings,
+        RetrievalEvaluationCallback,
+        check_lengths,
+        evaluate_beir,
+        load_beir_folder,
+        max_input_length,
+        passage_text,
+        retrieval_metrics,
+        run_evaluation,
+        write_trec_run,
+    )
     from .collators import DataCollatorForCoCondenser, DataCollatorForCondenser, detect_word_boundary
     from .conversion import convert_original_checkpoint, export_backbone, export_to_bert
     from .data import PreparationReport, pack_sentences, prepare_dataset, sentence_starts

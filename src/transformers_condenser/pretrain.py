@@ -119,6 +119,29 @@ class DataArguments:
         default=None, metadata={"help": "Training dataset written by condenser-prepare (datasets save_to_disk)."}
     )
     eval_dir: str | None = field(default=None, metadata={"help": "Optional evaluation dataset, same format."})
+    retrieval_eval_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "A BEIR-format folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) to evaluate retrieval on "
+            "at every evaluation (--eval_strategy steps|epoch): logs eval_MRR@10, eval_nDCG@10, eval_R@100 and "
+            "eval_R@1000, usable as --metric_for_best_model eval_MRR@10. Keep it small: the corpus is encoded at "
+            "every evaluation. Needs the evaluation extra."
+        },
+    )
+    retrieval_eval_split: str = field(
+        default="dev", metadata={"help": "The qrels split of --retrieval_eval_dir (qrels/<split>.tsv)."}
+    )
+    retrieval_query_max_length: int | None = field(
+        default=None,
+        metadata={"help": "Query tokens of the retrieval evaluation, special tokens included; default: 32."},
+    )
+    retrieval_passage_max_length: int | None = field(
+        default=None,
+        metadata={
+            "help": "Passage tokens of the retrieval evaluation, special tokens included; default: 128, or the "
+            "model's longest input if shorter."
+        },
+    )
     max_length: int = field(default=128, metadata={"help": "Maximum sequence length, special tokens included."})
     mlm_probability: float = field(default=0.15, metadata={"help": "Fraction of tokens masked (whole words)."})
     pad_to_multiple_of: int | None = field(
@@ -231,6 +254,23 @@ def _load_dataset(path: str | None, mode: str):
     return dataset
 
 
+def _load_retrieval_data(data_args: DataArguments, training_args: CondenserPretrainingArguments):
+    """The BEIR split of `--retrieval_eval_dir`, read and checked up front (`None` without the flag)."""
+    if data_args.retrieval_eval_dir is None:
+        return None
+    if training_args.eval_strategy == "no":
+        raise ValueError(
+            "--retrieval_eval_dir evaluates retrieval at every evaluation, but --eval_strategy is `no`: pass "
+            "--eval_strategy steps --eval_steps N (or --eval_strategy epoch)."
+        )
+    with extra_imports("evaluation"):
+        import ir_measures  # noqa: F401
+
+    from .beir_evaluation import load_beir_folder
+
+    return load_beir_folder(data_args.retrieval_eval_dir, data_args.retrieval_eval_split)
+
+
 def run_pretraining(
     model_args: ModelArguments, data_args: DataArguments, training_args: CondenserPretrainingArguments
 ) -> Path:
@@ -253,6 +293,7 @@ def run_pretraining(
     # Data first: a wrong dataset fails in a second, before any model is loaded.
     train_dataset = _load_dataset(data_args.train_dir, mode)
     eval_dataset = _load_dataset(data_args.eval_dir, mode)
+    retrieval_data = _load_retrieval_data(data_args, training_args)
     tokenizer_source = model_args.tokenizer_name or model_args.model_name_or_path
     if tokenizer_source is None:
         raise ValueError("Pass --tokenizer_name when building the model from --config_name.")
@@ -267,6 +308,20 @@ def run_pretraining(
         pad_to_multiple_of=data_args.pad_to_multiple_of,
         seed=training_args.seed,
     )
+    callbacks = []
+    if retrieval_data is not None:
+        from .beir_evaluation import EvaluationSettings, RetrievalEvaluationCallback, check_lengths
+
+        limit = model.config.max_sequence_length
+        query_length, passage_length = data_args.retrieval_query_max_length, data_args.retrieval_passage_max_length
+        settings = EvaluationSettings(
+            split=data_args.retrieval_eval_split,
+            query_max_length=min(32, limit) if query_length is None else query_length,
+            passage_max_length=min(128, limit) if passage_length is None else passage_length,
+            batch_size=training_args.per_device_eval_batch_size,
+        )
+        check_lengths(settings, model.config)
+        callbacks.append(RetrievalEvaluationCallback(retrieval_data, tokenizer, settings))
     trainer = CondenserTrainer(
         model=model,
         args=training_args,
@@ -274,6 +329,7 @@ def run_pretraining(
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
+        callbacks=callbacks,
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
 

@@ -181,7 +181,17 @@ class CondenserTrainer(Trainer):
     """
 
     def __init__(self, *args: Any, gradient_cache_chunk_size: int | None = None, **kwargs: Any) -> None:
+        # Callbacks that measure the model themselves (`evaluates_without_dataset = True`, as the retrieval evaluation
+        # of `beir_evaluation`) make an evaluation without an MLM evaluation set meaningful; `Trainer` refuses an
+        # `eval_strategy` without `eval_dataset`, so it is given a placeholder that `evaluate` never reads.
+        self._evaluates_without_dataset = kwargs.get("eval_dataset") is None and any(
+            getattr(callback, "evaluates_without_dataset", False) for callback in kwargs.get("callbacks") or ()
+        )
+        if self._evaluates_without_dataset:
+            kwargs["eval_dataset"] = ()
         super().__init__(*args, **kwargs)
+        if self._evaluates_without_dataset:
+            self.eval_dataset = None
         if gradient_cache_chunk_size is None:
             gradient_cache_chunk_size = getattr(self.args, "gradient_cache_chunk_size", None)
         _check_chunk_size(gradient_cache_chunk_size)
@@ -215,6 +225,18 @@ class CondenserTrainer(Trainer):
         collator = None if self._evaluation_collator is None else copy.deepcopy(self._evaluation_collator)
         with self._collating_with(collator):
             return super().get_eval_dataloader(eval_dataset)
+
+    def evaluate(
+        self, eval_dataset: Any = None, ignore_keys: list[str] | None = None, metric_key_prefix: str = "eval"
+    ) -> dict[str, float]:
+        """`Trainer.evaluate`. Without any evaluation set but with a callback that evaluates by itself (see `__init__`),
+        an evaluation logs an entry for this step and lets the callbacks fill the metrics (`on_evaluate`)."""
+        if eval_dataset is None and self.eval_dataset is None and self._evaluates_without_dataset:
+            metrics: dict[str, float] = {}
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
+        return super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any):
         """`Trainer.train`; when resuming, the collator's random state is restored first (see the class docstring)."""
