@@ -26,6 +26,8 @@ logger = logging.get_logger(__name__)
 # (transformers defines RoBERTa's and XLM-RoBERTa's layers as BERT's), with the family's own embeddings, MLM
 # prediction head and weight names.
 BACKBONE_TYPES = ("bert", "roberta", "xlm-roberta")
+# How messages, cards and docs name each family.
+BACKBONE_DISPLAY_NAMES = {"bert": "BERT", "roberta": "RoBERTa", "xlm-roberta": "XLM-RoBERTa"}
 
 
 @strict

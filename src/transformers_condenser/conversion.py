@@ -55,7 +55,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from .configuration_condenser import BACKBONE_TYPES, CondenserConfig
+from .configuration_condenser import BACKBONE_DISPLAY_NAMES, BACKBONE_TYPES, CondenserConfig
 from .file_utils import atomic_directory, check_output_dir
 from .hub_mixin import read_checkpoint_config
 from .modeling_condenser import BACKBONE_FAMILIES, CondenserForPreTraining, CondenserModel
@@ -81,13 +81,23 @@ class PlainFamily(NamedTuple):
 
 PLAIN_FAMILIES = {
     "bert": PlainFamily(
-        "BERT", BertConfig, BertForMaskedLM, BertModel, "BertTokenizer", ("bert.pooler.", "cls.seq_relationship.")
+        BACKBONE_DISPLAY_NAMES["bert"],
+        BertConfig,
+        BertForMaskedLM,
+        BertModel,
+        "BertTokenizer",
+        ("bert.pooler.", "cls.seq_relationship."),
     ),
     "roberta": PlainFamily(
-        "RoBERTa", RobertaConfig, RobertaForMaskedLM, RobertaModel, "RobertaTokenizer", ("roberta.pooler.",)
+        BACKBONE_DISPLAY_NAMES["roberta"],
+        RobertaConfig,
+        RobertaForMaskedLM,
+        RobertaModel,
+        "RobertaTokenizer",
+        ("roberta.pooler.",),
     ),
     "xlm-roberta": PlainFamily(
-        "XLM-RoBERTa",
+        BACKBONE_DISPLAY_NAMES["xlm-roberta"],
         XLMRobertaConfig,
         XLMRobertaForMaskedLM,
         XLMRobertaModel,

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from transformers.utils import logging
 
-from .configuration_condenser import BACKBONE_TYPES, CondenserConfig
+from .configuration_condenser import BACKBONE_DISPLAY_NAMES, BACKBONE_TYPES, CondenserConfig
 
 
 logger = logging.get_logger(__name__)
@@ -41,7 +41,6 @@ CONDENSER_AUTO_MAP = {
 }
 
 # How messages name each backbone family (`model_type` of its checkpoints).
-_FAMILY_NAMES = {"bert": "BERT", "roberta": "RoBERTa", "xlm-roberta": "XLM-RoBERTa"}
 
 # The first line of the card transformers generates for a repository that has none.
 _GENERIC_CARD_SENTENCE = "This model card has been automatically generated."
@@ -115,7 +114,7 @@ def _refuse_original_release(source: str, kwargs: dict) -> None:
         return
     input_dir = source if os.path.isdir(source) else f"<a local download of {source}>"
     raise ValueError(
-        f'{source} is a checkpoint of the original Condenser code: a {_FAMILY_NAMES[model_type]} model (model_type "'
+        f'{source} is a checkpoint of the original Condenser code: a {BACKBONE_DISPLAY_NAMES[model_type]} model (model_type "'
         f'{model_type}") whose trained Condenser head lives in a separate model.pt, which from_pretrained does not '
         "read (it would leave the head randomly initialised). Convert it once into a Condenser checkpoint with "
         f"`condenser-convert-original --input_dir {input_dir} --output_dir <new folder>` (or "

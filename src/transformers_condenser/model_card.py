@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .configuration_condenser import CondenserConfig
+from .configuration_condenser import BACKBONE_DISPLAY_NAMES, CondenserConfig
 from .hub_mixin import read_checkpoint_config
 
 
@@ -61,9 +61,9 @@ class _Family(NamedTuple):
 
 
 BACKBONE_FAMILY_NAMES = {
-    "bert": _Family("BERT", "a BERT", "[CLS]"),
-    "roberta": _Family("RoBERTa", "a RoBERTa", "<s>"),
-    "xlm-roberta": _Family("XLM-RoBERTa", "an XLM-RoBERTa", "<s>"),
+    "bert": _Family(BACKBONE_DISPLAY_NAMES["bert"], "a BERT", "[CLS]"),
+    "roberta": _Family(BACKBONE_DISPLAY_NAMES["roberta"], "a RoBERTa", "<s>"),
+    "xlm-roberta": _Family(BACKBONE_DISPLAY_NAMES["xlm-roberta"], "an XLM-RoBERTa", "<s>"),
 }
 
 # SPEC §4: the papers' fine-tuned retrievers (BERT-base size, trained with hard negatives), never this checkpoint.

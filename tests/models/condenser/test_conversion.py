@@ -533,6 +533,7 @@ class ConversionCommandLineTest(ConversionTestCase):
                 "(default: off, the MLM head is exported)",
                 "required",
             ],
+            "export_condenser_backbone.py": ["--input_dir", "--output_dir", "--no-mlm-head", "required"],
         }
         processes = {
             name: subprocess.Popen(
