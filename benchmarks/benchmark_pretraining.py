@@ -19,12 +19,17 @@ The variants hold the same weights and see the same batch (same tokens, padding,
 - `condenser_keep_attention`: the same with plain `sdpa` attention instead of its default `"sdpa_recompute"`, i.e.
   keeping every layer's attention probabilities for backward rather than recomputing them. Only where that makes a
   difference: training on the CPU with attention dropout (where sdpa runs its unfused math kernel).
-- `original`: the original recipe (SPEC §2) re-implemented here: `BertForMaskedLM(output_hidden_states=True)` with its
-  own late-MLM loss, then the head layers on `[last-layer CLS ; hidden_states[skip_from][:, 1:]]`, and both MLM losses
-  from full-vocabulary logits at every position (`CrossEntropyLoss`, `ignore_index=-100`).
-- `floor`: the same arithmetic with nothing wasted: a plain transformers BERT with `num_hidden_layers + n_head_layers`
-  layers run layer by layer, its MLM prediction head applied twice (to the last layer and to layer
-  `num_hidden_layers`), to the labelled positions only.
+- `original`: the original recipe (SPEC §2, and §8 for RoBERTa) re-implemented here: `BertForMaskedLM` (or
+  `RobertaForMaskedLM`) run with `output_hidden_states=True` and its own late-MLM loss, then the head layers (`BertLayer`
+  or `RobertaLayer`) on `[last-layer CLS ; hidden_states[skip_from][:, 1:]]`, and both MLM losses from
+  full-vocabulary logits at every position through the backbone's own MLM head (`cls` or `lm_head`;
+  `CrossEntropyLoss`, `ignore_index=-100`).
+- `floor`: the same arithmetic with nothing wasted: a plain transformers BERT (or RoBERTa) with
+  `num_hidden_layers + n_head_layers` layers run layer by layer, its MLM prediction head applied twice (to the last
+  layer and to layer `num_hidden_layers`), to the labelled positions only.
+
+Each model shape names its backbone family (`backbone_type`, as in `CondenserConfig`): the variants are built from that
+family's transformers classes, and the synthetic batch uses its special tokens.
 
 Each step is forward + backward, then a fused AdamW step (`Trainer`'s default optimizer); both phases are timed. Peak
 memory is measured on a separate, untimed step of each variant (see `benchmark_utils`). Run
@@ -36,17 +41,27 @@ import copy
 import gc
 import json
 import multiprocessing
+import os
 import sys
+import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import benchmark_utils as bu
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers import BertConfig, BertForMaskedLM
+from transformers import (
+    BertConfig,
+    BertForMaskedLM,
+    PretrainedConfig,
+    PreTrainedModel,
+    RobertaConfig,
+    RobertaForMaskedLM,
+)
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.bert.modeling_bert import BertLayer
+from transformers.models.roberta.modeling_roberta import RobertaLayer
 
 from transformers_condenser import CondenserConfig, CondenserForPreTraining
 from transformers_condenser.training_kernels import RECOMPUTE_ATTENTION, recomputes_probabilities
@@ -54,8 +69,18 @@ from transformers_condenser.training_kernels import RECOMPUTE_ATTENTION, recompu
 
 VARIANTS = ("condenser", "condenser_keep_attention", "original", "floor")
 
-# Model shapes. "bert-base" is the paper's; "small" is the MiniLM shape of the package's demo (BERT vocabulary, so the
-# vocabulary projection weighs as much relative to the encoder as it does in practice for small models).
+# Model shapes, as `CondenserConfig` fields. "bert-base" is the paper's; "small" is the MiniLM shape of the package's
+# demo (BERT vocabulary, so the vocabulary projection weighs as much relative to the encoder as it does in practice for
+# small models). "roberta-base" is roberta-base's shape (its 50,265-token vocabulary, positions counted from
+# `pad_token_id + 1`, one token type); "roberta-small" is "small" with RoBERTa's vocabulary and embeddings.
+_ROBERTA_FIELDS = {
+    "vocab_size": 50265,
+    "max_position_embeddings": 514,
+    "pad_token_id": 1,
+    "type_vocab_size": 1,
+    "layer_norm_eps": 1e-5,
+    "backbone_type": "roberta",
+}
 MODEL_SHAPES = {
     "bert-base": {
         "hidden_size": 768,
@@ -71,25 +96,90 @@ MODEL_SHAPES = {
         "intermediate_size": 1536,
         "skip_from": 3,
     },
+    "roberta-base": {
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+        "skip_from": 6,
+        **_ROBERTA_FIELDS,
+    },
+    "roberta-small": {
+        "hidden_size": 384,
+        "num_hidden_layers": 6,
+        "num_attention_heads": 12,
+        "intermediate_size": 1536,
+        "skip_from": 3,
+        **_ROBERTA_FIELDS,
+    },
+}
+# Fields of a shape that only `CondenserConfig` has (the rest also configure the family's own transformers model).
+CONDENSER_ONLY_FIELDS = ("skip_from", "backbone_type")
+
+
+class SpecialTokens(NamedTuple):
+    """Token ids of a family's vocabulary that the synthetic batch uses."""
+
+    cls: int  # first token of every sequence ([CLS], <s>)
+    sep: int  # last token of every sequence ([SEP], </s>)
+    mask: int  # [MASK], <mask>
+    pad: int  # [PAD], <pad>
+    first_word: int  # ordinary words are drawn from [first_word, vocab_size)
+
+
+class Family(NamedTuple):
+    """A backbone family's transformers classes and names, as the original code used them."""
+
+    config_class: type[PretrainedConfig]
+    masked_lm_class: type[PreTrainedModel]
+    layer_class: type[nn.Module]
+    prefix: str  # attribute of the backbone in the masked-LM model (and first part of its weight names)
+    mlm_head_name: str  # attribute of the MLM prediction head
+    tokens: SpecialTokens
+
+
+FAMILIES = {
+    # bert-base-uncased: [PAD] 0, [CLS] 101, [SEP] 102, [MASK] 103; ids below 1000 are special or unused.
+    "bert": Family(BertConfig, BertForMaskedLM, BertLayer, "bert", "cls", SpecialTokens(101, 102, 103, 0, 1000)),
+    # roberta-base: <s> 0, <pad> 1, </s> 2, <mask> 50264 (the last id); words start well above the special ids.
+    "roberta": Family(
+        RobertaConfig, RobertaForMaskedLM, RobertaLayer, "roberta", "lm_head", SpecialTokens(0, 2, 50264, 1, 1000)
+    ),
 }
 
-CLS_TOKEN_ID, SEP_TOKEN_ID, MASK_TOKEN_ID, PAD_TOKEN_ID = 101, 102, 103, 0
-FIRST_WORD_ID = 1000  # ids below this are special or unused in the BERT vocabulary
+
+def family_of(shape: str) -> Family:
+    """The backbone family of a model shape (BERT where the shape names none)."""
+    return FAMILIES[MODEL_SHAPES[shape].get("backbone_type", "bert")]
+
+
+def shape_config(shape: str, **kwargs: Any) -> CondenserConfig:
+    """The `CondenserConfig` of a model shape (other fields from `kwargs`, else the defaults)."""
+    return CondenserConfig(**MODEL_SHAPES[shape], **kwargs)
 
 
 class OriginalCondenserRecipe(nn.Module):
-    """The original Condenser pre-training forward pass (SPEC §2), as the authors' code computed it.
+    """The original Condenser pre-training forward pass (SPEC §2; §8 for RoBERTa), as the authors' code computed it.
 
-    `lm` is a `BertForMaskedLM` run with `labels` and `output_hidden_states=True`: it returns every hidden state and
-    the late-MLM loss from full-vocabulary logits at every position. `c_head` (named as in the original checkpoints)
-    reads `[last-layer CLS ; hidden_states[skip_from][:, 1:]]`, and the head MLM loss is again computed from
-    full-vocabulary logits at every position, with `ignore_index=-100`.
+    `lm` is the family's masked-LM model (`BertForMaskedLM` or `RobertaForMaskedLM`) run with `labels` and
+    `output_hidden_states=True`: it returns every hidden state and the late-MLM loss from full-vocabulary logits at
+    every position. `c_head` (named as in the original checkpoints; `n_head_layers` of the family's layer class) reads
+    `[last-layer CLS ; hidden_states[skip_from][:, 1:]]`, and the head MLM loss is again computed from full-vocabulary
+    logits at every position by the backbone's own MLM head (`lm.cls` or `lm.lm_head`), with `ignore_index=-100`.
     """
 
-    def __init__(self, config: BertConfig, skip_from: int, n_head_layers: int, late_mlm: bool = True):
+    def __init__(
+        self,
+        config: PretrainedConfig,
+        skip_from: int,
+        n_head_layers: int,
+        late_mlm: bool = True,
+        family: Family = FAMILIES["bert"],
+    ):
         super().__init__()
-        self.lm = BertForMaskedLM(config)
-        self.c_head = nn.ModuleList([BertLayer(config) for _ in range(n_head_layers)])
+        self.lm = family.masked_lm_class(config)
+        self.c_head = nn.ModuleList([family.layer_class(config) for _ in range(n_head_layers)])
+        self.mlm_head_name = family.mlm_head_name
         self.skip_from = skip_from
         self.late_mlm = late_mlm
 
@@ -108,7 +198,7 @@ class OriginalCondenserRecipe(nn.Module):
         )
         for layer in self.c_head:
             hiddens = layer(hiddens, head_mask)
-        scores = self.lm.cls(hiddens)
+        scores = getattr(self.lm, self.mlm_head_name)(hiddens)
         loss = F.cross_entropy(scores.view(-1, self.lm.config.vocab_size), labels.view(-1), ignore_index=-100)
         if self.late_mlm:
             loss = loss + lm_out.loss
@@ -116,35 +206,38 @@ class OriginalCondenserRecipe(nn.Module):
 
 
 class FloorMLM(nn.Module):
-    """The floor: Condenser's arithmetic with nothing wasted, on a plain transformers BERT.
+    """The floor: Condenser's arithmetic with nothing wasted, on a plain transformers BERT (or RoBERTa).
 
-    A `BertForMaskedLM` with `num_hidden_layers + n_head_layers` layers, run layer by layer; the MLM prediction head is
-    applied to the labelled positions of the last layer and of layer `late_layer` (where Condenser's backbone ends).
-    The head layers see the previous layer's output instead of Condenser's skip connection, which changes the values
-    but not the amount of work.
+    The family's masked-LM model with `num_hidden_layers + n_head_layers` layers, run layer by layer; its MLM
+    prediction head is applied to the labelled positions of the last layer and of layer `late_layer` (where
+    Condenser's backbone ends). The head layers see the previous layer's output instead of Condenser's skip connection,
+    which changes the values but not the amount of work.
     """
 
-    def __init__(self, config: BertConfig, late_layer: int):
+    def __init__(self, config: PretrainedConfig, late_layer: int, family: Family = FAMILIES["bert"]):
         super().__init__()
-        self.lm = BertForMaskedLM(config)
+        self.lm = family.masked_lm_class(config)
+        self.prefix = family.prefix
+        self.mlm_head_name = family.mlm_head_name
         self.late_layer = late_layer
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The total loss: MLM on the last layer + MLM on layer `late_layer`, labelled positions only."""
-        bert = self.lm.bert
-        hidden_states = bert.embeddings(input_ids=input_ids)
+        backbone = getattr(self.lm, self.prefix)
+        mlm_head = getattr(self.lm, self.mlm_head_name)
+        hidden_states = backbone.embeddings(input_ids=input_ids)
         mask = create_bidirectional_mask(
-            config=bert.config, inputs_embeds=hidden_states, attention_mask=attention_mask
+            config=backbone.config, inputs_embeds=hidden_states, attention_mask=attention_mask
         )
         late_hidden_states = None
-        for index, layer in enumerate(bert.encoder.layer, start=1):
+        for index, layer in enumerate(backbone.encoder.layer, start=1):
             hidden_states = layer(hidden_states, mask)
             if index == self.late_layer:
                 late_hidden_states = hidden_states
         labelled = labels != -100
         targets = labels[labelled]
-        loss = F.cross_entropy(self.lm.cls(hidden_states[labelled]), targets)
-        return loss + F.cross_entropy(self.lm.cls(late_hidden_states[labelled]), targets)
+        loss = F.cross_entropy(mlm_head(hidden_states[labelled]), targets)
+        return loss + F.cross_entropy(mlm_head(late_hidden_states[labelled]), targets)
 
 
 def build_models(shape: str, attn_implementation: str, seed: int) -> dict[str, nn.Module]:
@@ -152,32 +245,46 @@ def build_models(shape: str, attn_implementation: str, seed: int) -> dict[str, n
     `condenser_keep_attention` is a copy of it with plain sdpa attention. With `attn_implementation="sdpa"` the
     Condenser takes its own default backend (`"sdpa_recompute"`, which is sdpa that recomputes probabilities).
 
-    The original takes every tensor under its original name (`lm.bert.*`, `lm.cls.*`, `c_head.*`); the floor takes the
-    backbone layers as its first layers and the head layers as its last ones.
+    The original takes every tensor under its original name (`lm.bert.*` and `lm.cls.*`, or `lm.roberta.*` and
+    `lm.lm_head.*`, and `c_head.*`); the floor takes the backbone layers as its first layers and the head layers as its
+    last ones.
     """
     bu.set_seed(seed)
-    bert_kwargs = {key: value for key, value in MODEL_SHAPES[shape].items() if key != "skip_from"}
-    config = CondenserConfig(**MODEL_SHAPES[shape])
+    family = family_of(shape)
+    backbone_kwargs = {key: value for key, value in MODEL_SHAPES[shape].items() if key not in CONDENSER_ONLY_FIELDS}
+    config = shape_config(shape)
     if attn_implementation == "sdpa":
         condenser = CondenserForPreTraining(config)
     else:
         condenser = CondenserForPreTraining._from_config(config, attn_implementation=attn_implementation)
-    original_config = BertConfig(**bert_kwargs, attn_implementation=attn_implementation)
-    original = OriginalCondenserRecipe(original_config, config.skip_from, config.n_head_layers, config.late_mlm)
+    original_config = family.config_class(**backbone_kwargs, attn_implementation=attn_implementation)
+    original = OriginalCondenserRecipe(
+        original_config, config.skip_from, config.n_head_layers, config.late_mlm, family=family
+    )
+    original_names = {
+        family.prefix: f"lm.{family.prefix}",
+        family.mlm_head_name: f"lm.{family.mlm_head_name}",
+        "head_layers": "c_head",
+    }
     renamed = {}
     for key, value in condenser.state_dict().items():
         prefix = key.split(".", 1)[0]
-        renamed[{"bert": "lm.bert", "cls": "lm.cls", "head_layers": "c_head"}[prefix] + key[len(prefix) :]] = value
+        renamed[original_names[prefix] + key[len(prefix) :]] = value
     original.load_state_dict(renamed, strict=True)
 
-    floor_kwargs = dict(bert_kwargs, num_hidden_layers=config.num_hidden_layers + config.n_head_layers)
-    floor = FloorMLM(BertConfig(**floor_kwargs, attn_implementation=attn_implementation), config.num_hidden_layers)
-    floor.lm.bert.embeddings.load_state_dict(condenser.bert.embeddings.state_dict())
+    floor_kwargs = dict(backbone_kwargs, num_hidden_layers=config.num_hidden_layers + config.n_head_layers)
+    floor = FloorMLM(
+        family.config_class(**floor_kwargs, attn_implementation=attn_implementation),
+        config.num_hidden_layers,
+        family=family,
+    )
+    floor_backbone = getattr(floor.lm, family.prefix)
+    floor_backbone.embeddings.load_state_dict(condenser.base_model.embeddings.state_dict())
     for target, source in zip(
-        floor.lm.bert.encoder.layer, list(condenser.bert.encoder.layer) + list(condenser.head_layers)
+        floor_backbone.encoder.layer, list(condenser.base_model.encoder.layer) + list(condenser.head_layers)
     ):
         target.load_state_dict(source.state_dict())
-    floor.lm.cls.load_state_dict(condenser.cls.state_dict())
+    getattr(floor.lm, family.mlm_head_name).load_state_dict(condenser.mlm_head.state_dict())
     keep_attention = copy.deepcopy(condenser)
     keep_attention.set_attn_implementation(attn_implementation)
     return {"condenser": condenser, "condenser_keep_attention": keep_attention, "original": original, "floor": floor}
@@ -186,7 +293,7 @@ def build_models(shape: str, attn_implementation: str, seed: int) -> dict[str, n
 def variants_for(condenser: CondenserForPreTraining, device: torch.device) -> tuple[str, ...]:
     """The variants worth measuring: `condenser_keep_attention` only where the Condenser's attention recomputes the
     probabilities, as the kernel itself decides it (training on the CPU with dropout; fused kernels keep none)."""
-    attention = condenser.train().bert.encoder.layer[0].attention.self
+    attention = condenser.train().base_model.encoder.layer[0].attention.self
     dropout = condenser.config.attention_probs_dropout_prob
     if condenser.config._attn_implementation == RECOMPUTE_ATTENTION and recomputes_probabilities(
         attention, torch.empty(0, device=device), dropout
@@ -196,30 +303,46 @@ def variants_for(condenser: CondenserForPreTraining, device: torch.device) -> tu
 
 
 def make_pretraining_batch(
-    batch_size: int, seq_len: int, vocab_size: int, seed: int, mlm_probability: float = 0.15
+    batch_size: int,
+    seq_len: int,
+    vocab_size: int,
+    seed: int,
+    mlm_probability: float = 0.15,
+    backbone_type: str = "bert",
 ) -> dict[str, torch.Tensor]:
     """A masked-LM batch shaped like the Condenser data (SPEC §3), the same for every variant.
 
-    90% of the sequences fill `seq_len`, 10% are shorter (padded); `[CLS] tokens [SEP]`; exactly
-    `round(mlm_probability x tokens)` labelled positions per sequence (never special tokens or padding), of which 80%
-    become `[MASK]`, 10% a random token and 10% stay unchanged. Labels are -100 elsewhere.
+    90% of the sequences fill `seq_len`, 10% are shorter (padded); `[CLS] tokens [SEP]` (`<s> tokens </s>` for
+    RoBERTa: the special token ids are those of `backbone_type`'s vocabulary); exactly `round(mlm_probability x
+    tokens)` labelled positions per sequence (never special tokens or padding), of which 80% become the mask token, 10%
+    a random token and 10% stay unchanged. Labels are -100 elsewhere.
     """
+    if backbone_type not in FAMILIES:
+        raise ValueError(
+            f"No special tokens known for backbone_type={backbone_type!r}; use one of {', '.join(map(repr, FAMILIES))}."
+        )
+    tokens = FAMILIES[backbone_type].tokens
+    if vocab_size <= max(tokens.first_word, tokens.mask):
+        raise ValueError(
+            f"vocab_size={vocab_size} is too small for {backbone_type}'s special token ids (mask token {tokens.mask}, "
+            f"words from {tokens.first_word}); use the family's vocabulary size."
+        )
     generator = torch.Generator().manual_seed(seed)
-    input_ids = torch.full((batch_size, seq_len), PAD_TOKEN_ID, dtype=torch.long)
+    input_ids = torch.full((batch_size, seq_len), tokens.pad, dtype=torch.long)
     attention_mask = torch.zeros((batch_size, seq_len), dtype=torch.long)
     labels = torch.full((batch_size, seq_len), -100, dtype=torch.long)
     for row in range(batch_size):
         short = torch.rand((), generator=generator) < 0.1
         length = int(torch.randint(max(4, seq_len // 4), seq_len, (), generator=generator)) if short else seq_len
-        tokens = torch.randint(FIRST_WORD_ID, vocab_size, (length - 2,), generator=generator)
-        input_ids[row, :length] = torch.cat([torch.tensor([CLS_TOKEN_ID]), tokens, torch.tensor([SEP_TOKEN_ID])])
+        words = torch.randint(tokens.first_word, vocab_size, (length - 2,), generator=generator)
+        input_ids[row, :length] = torch.cat([torch.tensor([tokens.cls]), words, torch.tensor([tokens.sep])])
         attention_mask[row, :length] = 1
         num_labelled = max(1, round(mlm_probability * (length - 2)))
         positions = 1 + torch.randperm(length - 2, generator=generator)[:num_labelled]
         labels[row, positions] = input_ids[row, positions]
         action = torch.rand(num_labelled, generator=generator)
-        random_tokens = torch.randint(FIRST_WORD_ID, vocab_size, (num_labelled,), generator=generator)
-        replaced = torch.where(action < 0.8, torch.tensor(MASK_TOKEN_ID), input_ids[row, positions])
+        random_tokens = torch.randint(tokens.first_word, vocab_size, (num_labelled,), generator=generator)
+        replaced = torch.where(action < 0.8, torch.tensor(tokens.mask), input_ids[row, positions])
         input_ids[row, positions] = torch.where((action >= 0.8) & (action < 0.9), random_tokens, replaced)
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
@@ -279,7 +402,8 @@ def _rss_worker(shape: str, name: str, batch_size: int, seq_len: int, attn_imple
     models = build_models(shape, attn_implementation, seed)
     model = models.pop(name).train()
     del models
-    batch = make_pretraining_batch(batch_size, seq_len, CondenserConfig().vocab_size, seed)
+    config = shape_config(shape)
+    batch = make_pretraining_batch(batch_size, seq_len, config.vocab_size, seed, backbone_type=config.backbone_type)
     gc.collect()
     reset = bu.reset_peak_rss()
     before = bu.current_rss_bytes()
@@ -351,25 +475,31 @@ def run_pretraining_benchmark(
     models = build_models(shape, attn_implementation, seed)
     variants = variants_for(models["condenser"], device)
     models = {name: model.to(device).train() for name, model in models.items() if name in variants}
-    vocab_size = models["condenser"].config.vocab_size
+    config = models["condenser"].config
+
+    def make_batch(batch_size: int) -> dict[str, torch.Tensor]:
+        batch = make_pretraining_batch(
+            batch_size, seq_len, config.vocab_size, seed, backbone_type=config.backbone_type
+        )
+        return {key: value.to(device) for key, value in batch.items()}
+
     result = {
         "shape": shape,
-        "model": dict(MODEL_SHAPES[shape], n_head_layers=2, vocab_size=vocab_size),
+        "model": dict(
+            MODEL_SHAPES[shape],
+            n_head_layers=config.n_head_layers,
+            vocab_size=config.vocab_size,
+            backbone_type=config.backbone_type,
+        ),
         "parameters": sum(parameter.numel() for parameter in models["condenser"].parameters()),
         "seq_len": seq_len,
         "warmup": warmup,
-        "losses_eval_mode": check_losses_agree(
-            models,
-            {key: value.to(device) for key, value in make_pretraining_batch(4, seq_len, vocab_size, seed).items()},
-        ),
+        "losses_eval_mode": check_losses_agree(models, make_batch(4)),
         "batches": {},
     }
     for batch_size, batch_repeats in zip(batch_sizes, repeats):
         bu.log(f"[pretraining {shape}] batch {batch_size} x {seq_len}: warm-up, memory, {batch_repeats} repeats")
-        batch = {
-            key: value.to(device)
-            for key, value in make_pretraining_batch(batch_size, seq_len, vocab_size, seed).items()
-        }
+        batch = make_batch(batch_size)
         optimizers = {name: bu.make_optimizer(model.parameters()) for name, model in models.items()}
         bu.set_seed(seed)
         passes = {name: make_forward_backward(name, models[name], batch, device, dtype) for name in variants}
@@ -433,6 +563,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--num_threads", type=int, default=1, help="torch CPU threads (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    parser.add_argument(
+        "--rss_check_batch_sizes",
+        type=int,
+        nargs="*",
+        default=[],
+        help="batch sizes at which to also run the resident-memory cross-check, CPU only (default: none)",
+    )
     parser.add_argument("--output", default=None, help="write the results as JSON to this file (default: print them)")
     return parser.parse_args(argv)
 
@@ -441,6 +578,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the pre-training benchmark alone and print or save its JSON results."""
     args = parse_args(argv)
     torch.set_num_threads(args.num_threads)
+    started = time.perf_counter()
+    machine = bu.machine_info(torch.device(args.device), args.dtype, args.attn_implementation)
     result = run_pretraining_benchmark(
         args.shape,
         args.batch_sizes,
@@ -451,8 +590,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         dtype=args.dtype,
         attn_implementation=args.attn_implementation,
         seed=args.seed,
+        rss_check_batch_sizes=args.rss_check_batch_sizes,
     )
-    result["machine"] = bu.machine_info(torch.device(args.device), args.dtype, args.attn_implementation)
+    if hasattr(os, "getloadavg"):
+        machine["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
+    result["machine"] = machine
+    result["command"] = "python benchmarks/benchmark_pretraining.py " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    result["run_minutes"] = round((time.perf_counter() - started) / 60, 1)
     text = json.dumps(result, indent=2)
     if args.output is None:
         print(text)

@@ -34,6 +34,7 @@ VARIANT_LABELS = {
     "original": "original recipe",
     "floor": "floor (plain BERT, all layers in one stack)",
 }
+FAMILY_NAMES = {"bert": "BERT", "roberta": "RoBERTa"}
 # The floor is drawn first, wide and pale, and Condenser dashed on top: the two lines often coincide.
 LINE_STYLES = {
     "floor": {"color": "tab:gray", "linewidth": 5, "alpha": 0.45, "marker": "o", "markersize": 9},
@@ -41,6 +42,18 @@ LINE_STYLES = {
     "condenser_keep_attention": {"color": "tab:cyan", "linestyle": ":", "marker": "^"},
     "condenser": {"color": "tab:blue", "linestyle": "--", "marker": "s"},
 }
+
+
+def backbone_type(run: dict[str, Any]) -> str:
+    """The backbone family of a pre-training run (`"bert"` for results written before the field existed)."""
+    return run["model"].get("backbone_type", "bert")
+
+
+def variant_label(name: str, run: dict[str, Any]) -> str:
+    """The label of a variant in the tables and plots; the floor names the run's backbone family."""
+    label = VARIANT_LABELS[name]
+    family = FAMILY_NAMES.get(backbone_type(run), backbone_type(run))
+    return label.replace("plain BERT", f"plain {family}") if name == "floor" else label
 
 
 def _range(summary: dict[str, float]) -> str:
@@ -162,7 +175,28 @@ def machine_lines(results: dict[str, Any]) -> list[str]:
         )
     if results.get("notes"):
         lines.append(f"- Note: {results['notes']}")
+    for run in results["pretraining"]:
+        if "machine" in run:
+            lines.append(f"- {run['shape']} measured separately: {separate_run_summary(run)}")
     return lines
+
+
+def separate_run_summary(run: dict[str, Any]) -> str:
+    """Date, command, run time and load of a pre-training run measured apart from the rest (it has its own `machine`)."""
+    machine = run["machine"]
+    text = (
+        f"{machine['date']}, `{run.get('command', 'benchmark_pretraining.py')}`, {run.get('run_minutes', '?')} "
+        f"minutes; CPU: {machine['cpu']}, torch threads: {machine['torch_threads']}, torch {machine['torch']}, "
+        f"transformers {machine['transformers']}"
+    )
+    if "load_average_at_start" in machine:
+        text += (
+            f"; load average (1, 5, 15 min) at start {machine['load_average_at_start']}, at end "
+            f"{machine.get('load_average_at_end', '?')}"
+        )
+    if run.get("notes"):
+        text += f". {run['notes']}"
+    return text
 
 
 def pretraining_tables(results: dict[str, Any]) -> list[str]:
@@ -170,8 +204,10 @@ def pretraining_tables(results: dict[str, Any]) -> list[str]:
     parts = []
     for run in results["pretraining"]:
         model = run["model"]
+        family = FAMILY_NAMES.get(backbone_type(run), backbone_type(run))
+        family = "" if backbone_type(run) == "bert" else f"{family} backbone, "
         parts.append(
-            f"#### {run['shape']}: hidden {model['hidden_size']}, {model['num_hidden_layers']} layers + "
+            f"#### {run['shape']}: {family}hidden {model['hidden_size']}, {model['num_hidden_layers']} layers + "
             f"{model['n_head_layers']} head layers (skip_from {model['skip_from']}), vocabulary {model['vocab_size']}, "
             f"{run['parameters'] / 1e6:.1f}M parameters, sequences of {run['seq_len']} tokens"
         )
@@ -184,7 +220,7 @@ def pretraining_tables(results: dict[str, Any]) -> list[str]:
                 rows.append(
                     [
                         batch_size,
-                        VARIANT_LABELS[name],
+                        variant_label(name, run),
                         _range(variant["forward_backward_s"]),
                         _range(variant["step_s"]),
                         f"{vs_original['step']:.2f} / {vs_floor['step']:.2f}",
@@ -215,6 +251,11 @@ def pretraining_tables(results: dict[str, Any]) -> list[str]:
             f"Timed repeats per variant ({repeats}) after {run['warmup']} warm-up step(s). Losses on the same weights "
             f"and batch in eval mode: Condenser {losses['condenser']:.6f}, original recipe {losses['original']:.6f}, "
             f"floor {losses['floor']:.6f} (different wiring of the last two layers, same amount of work)."
+            + (
+                f" Measured separately ({run['machine']['date']}): see the machine section."
+                if "machine" in run
+                else ""
+            )
         )
     return parts
 
@@ -229,7 +270,7 @@ def rss_table(results: dict[str, Any]) -> list[str]:
                 rows.append(
                     [
                         f"{run['shape']}, batch {batch_size}",
-                        VARIANT_LABELS[name],
+                        variant_label(name, run),
                         _mib(reading["peak_increase"]),
                         _mib(reading["peak_rss"]),
                         _mib(counted["forward_backward"] - counted["state"]),
@@ -328,14 +369,15 @@ def markdown_report(results: dict[str, Any]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def plot_pretraining(results: dict[str, Any], path: Path) -> None:
-    """Step time and peak memory against batch size, one row per model shape, one line per variant."""
+def plot_pretraining(results: dict[str, Any], path: Path, runs: Sequence[dict[str, Any]] | None = None) -> None:
+    """Step time and peak memory against batch size, one row per model shape (of `runs`, default: every pre-training
+    run), one line per variant."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = results["pretraining"]
+    runs = results["pretraining"] if runs is None else runs
     figure, axes = plt.subplots(len(runs), 2, figsize=(11, 4 * len(runs)), squeeze=False)
     for row, run in zip(axes, runs):
         batch_sizes = [int(batch) for batch in run["batches"]]
@@ -343,7 +385,7 @@ def plot_pretraining(results: dict[str, Any], path: Path) -> None:
         for name in LINE_STYLES:
             if name not in measured:
                 continue
-            label = VARIANT_LABELS[name]
+            label = variant_label(name, run)
             entries = [run["batches"][str(batch)]["variants"][name] for batch in batch_sizes]
             row[0].errorbar(
                 batch_sizes,
@@ -370,7 +412,9 @@ def plot_pretraining(results: dict[str, Any], path: Path) -> None:
             axis.set_ylim(bottom=0)
             axis.grid(alpha=0.3)
             axis.legend()
-    figure.suptitle(f"Condenser pre-training step, {machine_short(results)}")
+    separate = sorted({run["machine"]["date"].split()[0] for run in runs if "machine" in run})
+    measured = f" (measured separately, {', '.join(separate)})" if separate else ""
+    figure.suptitle(f"Condenser pre-training step, {machine_short(results)}{measured}")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -431,19 +475,27 @@ def run_label(device: str, dtype: str) -> str:
 
 
 def write_report(results: dict[str, Any], markdown_path: Path, plots_dir: Path) -> list[Path]:
-    """Write the markdown tables and the two plots; return the paths written.
+    """Write the markdown tables and the plots; return the paths written.
 
-    The plots are `benchmark_pretraining.png` and `benchmark_gradient_cache.png`, with `_<run_label>` before the
-    extension for runs other than the CPU float32 reference.
+    The plots are `benchmark_pretraining.png` (the BERT shapes), `benchmark_pretraining_<family>.png` for the shapes of
+    each other backbone family (e.g. `benchmark_pretraining_roberta.png`) and `benchmark_gradient_cache.png`, with
+    `_<run_label>` before the extension for runs other than the CPU float32 reference.
     """
     markdown_path.write_text(markdown_report(results), encoding="utf-8")
     label = run_label(results["machine"]["device"], results["machine"]["dtype"])
     label = f"_{label}" if label else ""
-    pretraining_plot = plots_dir / f"benchmark_pretraining{label}.png"
+    families: dict[str, list[dict[str, Any]]] = {}
+    for run in results["pretraining"]:
+        families.setdefault(backbone_type(run), []).append(run)
+    written = [markdown_path]
+    for family, runs in families.items():
+        family_suffix = "" if family == "bert" else f"_{family}"
+        pretraining_plot = plots_dir / f"benchmark_pretraining{family_suffix}{label}.png"
+        plot_pretraining(results, pretraining_plot, runs)
+        written.append(pretraining_plot)
     gradient_cache_plot = plots_dir / f"benchmark_gradient_cache{label}.png"
-    plot_pretraining(results, pretraining_plot)
     plot_gradient_cache(results, gradient_cache_plot)
-    return [markdown_path, pretraining_plot, gradient_cache_plot]
+    return [*written, gradient_cache_plot]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
