@@ -104,7 +104,9 @@ def run_gradient_cache_benchmark(
         bu.log(
             f"[gradient cache {shape}] {batch_size} spans x {seq_len} tokens, chunk {chunk_size}: {repeats} repeats"
         )
-        batch = make_pretraining_batch(batch_size, seq_len, config.vocab_size, seed)
+        batch = make_pretraining_batch(
+            batch_size, seq_len, config.vocab_size, seed, backbone_type=config.backbone_type
+        )
         batch = {key: value.to(device) for key, value in batch.items()}
         # Both paths train the same model with the same optimizer (its state exists after the warm-up).
         optimizer = bu.make_optimizer(model.parameters())
