@@ -152,6 +152,32 @@ def target_checks(results: dict[str, Any]) -> list[dict[str, Any]]:
             "met": _verdict(max(peaks) / min(peaks) - 1 <= 0.10),
         }
     )
+    if "evaluation" in results:
+        evaluation = results["evaluation"]
+        throughput = evaluation["throughput"]
+        checks.append(
+            {
+                "target": "condenser-evaluate corpus encoding >= 0.95x a bare AutoModel loop",
+                "where": f"{throughput['documents']} documents, batch {throughput['batch_size']}, "
+                f"{throughput['max_length']} tokens",
+                "wall": f"{throughput['throughput_ratio']:.3f} ({throughput['documents_per_s']['condenser_evaluate']:.1f}"
+                f" vs {throughput['documents_per_s']['bare_loop']:.1f} documents/s)",
+                "cpu": "",
+                "met": _verdict(throughput["throughput_ratio"] >= 0.95),
+            }
+        )
+        if "memory" in evaluation:
+            readings = evaluation["memory"]["readings"]
+            checks.append(
+                {
+                    "target": "condenser-evaluate peak memory flat (within 10%)",
+                    "where": " -> ".join(f"{reading['documents']:,} documents" for reading in readings),
+                    "wall": " -> ".join(f"{_mib(reading['peak_rss'])} MiB" for reading in readings)
+                    + f" (ratio {evaluation['memory']['peak_ratio']:.3f})",
+                    "cpu": "",
+                    "met": _verdict(evaluation["memory"]["peak_ratio"] <= 1.10),
+                }
+            )
     return checks
 
 
@@ -366,7 +392,27 @@ def markdown_report(results: dict[str, Any]) -> str:
     if "encoding" in results:
         parts += ["## Encoding throughput", *encoding_table(results)]
     parts += ["## coCondenser gradient cache", *gradient_cache_table(results)]
+    if "evaluation" in results:
+        parts += ["## condenser-evaluate", *evaluation_table(results)]
     return "\n\n".join(parts) + "\n"
+
+
+def evaluation_table(results: dict[str, Any]) -> list[str]:
+    """condenser-evaluate's encoding throughput against a bare loop, and its peak memory per corpus size."""
+    evaluation = results["evaluation"]
+    throughput = evaluation["throughput"]
+    rows = [
+        [name, _range(throughput["times_s"][name]), f"{throughput['documents_per_s'][name]:.1f}"]
+        for name in ("condenser_evaluate", "bare_loop")
+    ]
+    tables = [markdown_table(["variant", "corpus time, s (median, min-max)", "documents/s"], rows)]
+    if "memory" in evaluation:
+        rows = [
+            [f"{reading['documents']:,}", _mib(reading["peak_rss"]), f"{reading['seconds']:.0f}"]
+            for reading in evaluation["memory"]["readings"]
+        ]
+        tables.append(markdown_table(["documents", "peak resident memory, MiB", "seconds"], rows))
+    return tables
 
 
 def plot_pretraining(results: dict[str, Any], path: Path, runs: Sequence[dict[str, Any]] | None = None) -> None:

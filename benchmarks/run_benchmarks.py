@@ -38,6 +38,7 @@ from typing import Any
 
 import benchmark_utils as bu
 import torch
+from benchmark_beir_evaluation import run_evaluation_benchmark
 from benchmark_encoding import (
     CPU_BATCH_SIZES,
     CPU_MAX_TOKENS,
@@ -67,6 +68,7 @@ def plan(quick: bool, on_gpu: bool) -> dict[str, Any]:
             ],
             "encoding": {"batch_sizes": [8, 16], "seq_lens": [32, 64], "max_tokens": None, "repeats": 2},
             "gradient_cache": {"shape": "small", "batch_sizes": [8, 16], "chunk_size": 4, "seq_len": 32, "repeats": 2},
+            "evaluation": {"documents": 200, "repeats": 1, "memory_sizes": [1000, 4000]},
         }
     if on_gpu:
         # GPU steps take milliseconds: many more repeats, and warm-up steps for the kernels' autotuning. At batch 8
@@ -104,6 +106,8 @@ def plan(quick: bool, on_gpu: bool) -> dict[str, Any]:
             "seq_len": 64,
             "repeats": 3,
         },
+        # condenser-evaluate: corpus encoding against a bare AutoModel loop, and peak memory at 10k and 100k documents.
+        "evaluation": {"documents": 2000, "repeats": 3, "memory_sizes": [10000, 100000]},
     }
 
 
@@ -139,6 +143,8 @@ def run_all(
     else:
         results["encoding"] = run_encoding_benchmark(model_path, **steps["encoding"], **common)
     results["gradient_cache"] = run_gradient_cache_benchmark(**steps["gradient_cache"], **common)
+    if model_path is not None and device_obj.type == "cpu":
+        results["evaluation"] = run_evaluation_benchmark(model_path, **steps["evaluation"])
     if hasattr(os, "getloadavg"):
         results["machine"]["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
     results["run_minutes"] = round((time.perf_counter() - started) / 60, 1)
