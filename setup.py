@@ -44,7 +44,8 @@ extras = {}
 extras["pretraining"] = ["datasets>=5.2,<6", "sentencex>=1.0.32,<2", "accelerate>=1.15,<2", "matplotlib>=3.8"]
 # Retrieval evaluation: metrics (MRR@10, Recall@k) and plots.
 extras["evaluation"] = ["ir-measures>=0.4.3,<0.5", "matplotlib>=3.8"]
-extras["sentence-transformers"] = ["sentence-transformers>=6.2,<7"]
+# `[train]`: what `SentenceTransformerTrainer` needs (datasets, accelerate), for the fine-tuning recipe.
+extras["sentence-transformers"] = ["sentence-transformers[train]>=6.2,<7"]
 # A faiss index for `condenser-evaluate --index faiss`.
 extras["faiss"] = ["faiss-cpu>=1.8"]
 extras["all"] = sorted(

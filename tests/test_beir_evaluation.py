@@ -163,6 +163,23 @@ class SearchTest(TinyModelTestCase):
             self.assertEqual([doc_id for doc_id, _ in a], [doc_id for doc_id, _ in b])
             np.testing.assert_allclose([score for _, score in a], [score for _, score in b], rtol=1e-5, atol=1e-5)
 
+    def test_equal_scores_keep_corpus_order_whatever_the_chunk_size(self) -> None:
+        # Exact ties (duplicated passages): the depth cut-off keeps the first copies, whatever the chunking.
+        from transformers_condenser.beir_evaluation import _ExactTopK, _ranked
+
+        documents = torch.tensor([[1.0, 0.0]] * 6 + [[0.5, 0.5]] + [[1.0, 0.0]] * 2)
+        doc_ids = [f"d{index}" for index in range(len(documents))]
+        query = torch.tensor([[2.0, 1.0]])
+        rankings = []
+        for chunk in (1, 2, 4, len(documents)):
+            search = _ExactTopK(query, depth=4)
+            for offset in range(0, len(documents), chunk):
+                search.add(documents[offset : offset + chunk], offset)
+            rankings.append(_ranked(doc_ids, *search.result())[0])
+        self.assertTrue(all(ranking == rankings[0] for ranking in rankings), rankings)
+        self.assertEqual([doc_id for doc_id, _ in rankings[0]], ["d0", "d1", "d2", "d3"])
+        self.assertEqual({score for _, score in rankings[0]}, {2.0})
+
     def test_rankings_are_the_dot_products_of_cls_vectors_by_hand(self) -> None:
         data = load_beir_folder(self.data_dir)
         _, rankings, _ = evaluate_beir(self.model, self.tokenizer, data, EvaluationSettings(depth=5), False)
@@ -299,6 +316,7 @@ class CommandLineTest(TinyModelTestCase):
             ("non_string_text", "queries.jsonl", b'{"_id": "q0", "text": 3}\n', 'queries.jsonl:1: the "text" field is a int'),
             ("unknown_corpus_id", "qrels/test.tsv", b"query-id\tcorpus-id\tscore\nq0\tnope\t1\n", "test.tsv:2: corpus id 'nope' is not in corpus.jsonl"),
             ("bad_header", "qrels/test.tsv", b"qid\tdocid\trel\nq0\td0\t1\n", "test.tsv:1: expected the header"),
+            ("whitespace_id", "corpus.jsonl", b'{"_id": "d 0", "text": "a"}\n', 'corpus.jsonl:1: the "_id" \'d 0\' contains whitespace'),
             ("bad_score", "qrels/test.tsv", b"query-id\tcorpus-id\tscore\nq0\td0\thigh\n", "test.tsv:2: the score 'high' is not an integer"),
         ]
     )  # fmt: skip

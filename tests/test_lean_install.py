@@ -156,7 +156,10 @@ def test_core_requirements_are_what_loading_a_checkpoint_needs():
     }
     assert {"datasets", "sentencex", "accelerate"} <= extras["pretraining"]
     assert {"ir-measures", "matplotlib"} <= extras["evaluation"]
-    assert extras["all"] == extras["pretraining"] | extras["evaluation"] | extras["sentence-transformers"]
+    assert extras["faiss"] == {"faiss-cpu"}
+    assert extras["all"] == (
+        extras["pretraining"] | extras["evaluation"] | extras["sentence-transformers"] | extras["faiss"]
+    )
     assert extras["dev"] == extras["all"] | extras["testing"] | extras["quality"]
     assert not extras["all"] & CORE_REQUIREMENTS
 

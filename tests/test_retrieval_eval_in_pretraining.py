@@ -143,6 +143,50 @@ def test_callback_adds_the_metrics_of_evaluate_beir_to_the_evaluation_entry(work
     assert len(state.log_history) == 2 and "eval_MRR@10" not in state.log_history[0]
 
 
+@pytest.mark.parametrize("with_mlm_eval_set", [False, True])
+def test_loggers_and_early_stopping_see_the_retrieval_metrics(workspace, with_mlm_eval_set):
+    """`CondenserTrainer` adds the retrieval metrics before it logs an evaluation: `on_log` (TensorBoard, W&B, the
+    console) and `on_evaluate` (early stopping) get them, in the one log entry of the evaluation."""
+    from datasets import load_from_disk
+    from transformers import AutoTokenizer, TrainerCallback
+
+    from transformers_condenser import CondenserForPreTraining, CondenserTrainer, DataCollatorForCondenser
+    from transformers_condenser.pretrain import CondenserPretrainingArguments
+
+    class Recorder(TrainerCallback):
+        def __init__(self):
+            self.logged, self.evaluated = [], []
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            self.logged.append(dict(logs))
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            self.evaluated.append(dict(metrics))
+
+    tokenizer = AutoTokenizer.from_pretrained(workspace["bert"])
+    model = CondenserForPreTraining.from_pretrained(workspace["bert"], skip_from=2)
+    data = load_beir_folder(workspace["beir"], "dev")
+    retrieval = RetrievalEvaluationCallback(data, tokenizer, EvaluationSettings(split="dev", passage_max_length=64))
+    recorder = Recorder()
+    blocks = load_from_disk(str(workspace["blocks"]))
+    args = CondenserPretrainingArguments(
+        output_dir=str(workspace["root"] / "trainer"), report_to="none", use_cpu=True, eval_strategy="steps",
+        eval_steps=1, remove_unused_columns=False, per_device_eval_batch_size=8,
+    )  # fmt: skip
+    trainer = CondenserTrainer(
+        model=model, args=args, data_collator=DataCollatorForCondenser(tokenizer, max_length=64),
+        train_dataset=blocks, eval_dataset=blocks.select(range(8)) if with_mlm_eval_set else None,
+        processing_class=tokenizer, callbacks=[retrieval, recorder],
+    )  # fmt: skip
+    metrics = trainer.evaluate()
+    assert all(name in metrics for name in RETRIEVAL_METRICS)
+    assert ("eval_loss" in metrics) == with_mlm_eval_set
+    assert len(recorder.logged) == 1 and all(name in recorder.logged[0] for name in RETRIEVAL_METRICS)
+    assert recorder.evaluated == [metrics]
+    entries = [entry for entry in trainer.state.log_history if "eval_MRR@10" in entry]
+    assert len(entries) == 1 and entries[0]["eval_MRR@10"] == metrics["eval_MRR@10"]
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

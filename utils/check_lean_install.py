@@ -28,7 +28,7 @@ import sys
 import tempfile
 
 
-OPTIONAL = ("datasets", "pyarrow", "pandas", "matplotlib", "accelerate", "ir_measures", "sentencex")
+OPTIONAL = ("datasets", "pyarrow", "pandas", "matplotlib", "accelerate", "ir_measures", "sentencex", "faiss")
 
 
 def main() -> int:

@@ -152,6 +152,11 @@ def _record_id(path: Path, number: int, record: Mapping[str, Any]) -> str:
     value = record.get("_id")
     if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) == "":
         raise ValueError(f'{path}:{number}: missing or invalid "_id" (got {value!r}); BEIR records need a string id.')
+    if any(character.isspace() for character in str(value)):
+        raise ValueError(
+            f'{path}:{number}: the "_id" {value!r} contains whitespace, which the qrels and TREC run formats cannot '
+            "hold; use ids without spaces or tabs."
+        )
     return str(value)
 
 
@@ -322,9 +327,11 @@ class _ExactTopK:
             block = slice(start, start + self.query_block)
             scores = torch.cat([self.scores[block], self.query_vectors[block] @ document_vectors.T], dim=1)
             indices = torch.cat([self.indices[block], chunk_indices.expand(scores.shape[0], -1)], dim=1)
-            best = scores.topk(min(self.depth, scores.shape[1]), dim=1)
-            new_scores.append(best.values)
-            new_indices.append(indices.gather(1, best.indices))
+            # A stable sort of [kept, new] keeps, among equal scores, the document that comes first in the corpus:
+            # the result does not depend on the chunk size (`topk` would pick arbitrarily among ties).
+            order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, : self.depth]
+            new_scores.append(scores.gather(1, order))
+            new_indices.append(indices.gather(1, order))
         self.scores, self.indices = torch.cat(new_scores), torch.cat(new_indices)
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
@@ -332,7 +339,8 @@ class _ExactTopK:
 
 
 class _FaissTopK:
-    """The same search through a faiss inner-product index holding every document vector."""
+    """The same search through a faiss inner-product index holding every document vector. Among documents with equal
+    scores at the depth cut-off, faiss keeps any (the exact search keeps the first in the corpus)."""
 
     def __init__(self, query_vectors: torch.Tensor, depth: int):
         with extra_imports("faiss"):
@@ -351,11 +359,14 @@ class _FaissTopK:
 
 
 def _ranked(doc_ids: Sequence[str], scores: np.ndarray, indices: np.ndarray) -> list[list[tuple[str, float]]]:
-    """Per query, `(document id, score)` by decreasing score, equal scores by increasing document id."""
+    """Per query, `(document id, score)` by decreasing score, equal scores in corpus order."""
     rankings = []
     for row_scores, row_indices in zip(scores.tolist(), indices.tolist()):
-        pairs = [(doc_ids[index], score) for index, score in zip(row_indices, row_scores) if index >= 0]
-        rankings.append(sorted(pairs, key=lambda pair: (-pair[1], pair[0])))
+        ranked = sorted(
+            ((score, index) for index, score in zip(row_indices, row_scores) if index >= 0),
+            key=lambda pair: (-pair[0], pair[1]),
+        )
+        rankings.append([(doc_ids[index], score) for score, index in ranked])
     return rankings
 
 
@@ -491,10 +502,12 @@ def check_lengths(settings: EvaluationSettings, config: Any) -> None:
 class RetrievalEvaluationCallback(TrainerCallback):
     """A `TrainerCallback` that adds retrieval metrics to every evaluation of a `Trainer`.
 
-    At each evaluation (`on_evaluate`) the model being trained is evaluated on one split of a BEIR folder with
-    [`evaluate_beir`], and `eval_MRR@10`, `eval_nDCG@10`, `eval_R@100` (and `eval_R@1000`) are added to the
-    evaluation's metrics, so that `metric_for_best_model="eval_MRR@10"` and `load_best_model_at_end` can use them, and
-    to the evaluation's entry of `state.log_history` (hence `trainer_log_history.json`), next to `eval_loss`. Under
+    At each evaluation the model being trained is evaluated on one split of a BEIR folder with [`evaluate_beir`], and
+    `eval_MRR@10`, `eval_nDCG@10`, `eval_R@100` (and `eval_R@1000`) are added to the evaluation's metrics before
+    [`CondenserTrainer`] logs them: next to `eval_loss` in the log (the console, TensorBoard, W&B, and
+    `state.log_history`, hence `trainer_log_history.json`), and for `metric_for_best_model="eval_MRR@10"`,
+    `load_best_model_at_end` and `EarlyStoppingCallback`. With a plain `Trainer` it adds them in `on_evaluate`, after
+    the evaluation was logged. Under
     distributed training every process evaluates the same split with the same weights and gets the same metrics: no
     process waits for another. Use a small dev split: the whole corpus is encoded at every evaluation.
 
@@ -525,26 +538,34 @@ class RetrievalEvaluationCallback(TrainerCallback):
         if model is not None:
             check_lengths(self.settings, getattr(model, "module", model).config)
 
-    def on_evaluate(self, args, state, control, model=None, metrics=None, **kwargs):
-        """Evaluate `model` and add the prefixed retrieval metrics to `metrics` and to the evaluation's log entry."""
-        if model is None:
-            return
+    def compute(self, model: torch.nn.Module) -> dict[str, float]:
+        """Evaluate `model` now: the retrieval metrics under their prefixed names (`eval_MRR@10`, ...), plus
+        `eval_retrieval_runtime` (seconds)."""
         model = getattr(model, "module", model)  # unwrap DistributedDataParallel
         retrieval, _, timings = evaluate_beir(model, self.tokenizer, self.data, self.settings, show_progress=False)
         prefixed = {f"{self.metric_key_prefix}_{name}": value for name, value in retrieval.items()}
         prefixed[f"{self.metric_key_prefix}_retrieval_runtime"] = round(sum(timings.values()), 4)
-        if metrics is not None:
-            metrics.update(prefixed)
+        logger.info("Retrieval evaluation: %s", ", ".join(f"{name} {value:.4f}" for name, value in retrieval.items()))
+        return prefixed
+
+    def is_evaluation_without_its_metrics(self, logs: Mapping[str, float]) -> bool:
+        """Whether `logs` is an evaluation's metrics (they hold `eval_runtime`) that lack this callback's."""
+        prefix = self.metric_key_prefix
+        return f"{prefix}_runtime" in logs and f"{prefix}_MRR@10" not in logs
+
+    def on_evaluate(self, args, state, control, model=None, metrics=None, **kwargs):
+        """With a plain `Trainer`: add the metrics to the evaluation's metrics and to its log entry (`Trainer` has
+        logged the evaluation already, so loggers such as TensorBoard do not see them). [`CondenserTrainer`] computes
+        them before it logs the evaluation, and then this does nothing."""
+        if model is None or metrics is None or f"{self.metric_key_prefix}_MRR@10" in metrics:
+            return
+        prefixed = self.compute(model)
+        metrics.update(prefixed)
         history = state.log_history
         if history and history[-1].get("step") == state.global_step and "loss" not in history[-1]:
             history[-1].update(prefixed)  # the entry `Trainer.log` just wrote for this evaluation
         else:
             history.append({**prefixed, "epoch": state.epoch, "step": state.global_step})
-        logger.info(
-            "Retrieval evaluation at step %d: %s",
-            state.global_step,
-            ", ".join(f"{name} {value:.4f}" for name, value in retrieval.items()),
-        )
 
 
 def _check_output_dir(output_dir: Path, data_dir: Path) -> None:
@@ -588,7 +609,7 @@ def run_evaluation(
     Returns:
         `dict`: the content of `results.json`.
     """
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     settings = settings or EvaluationSettings()
     output_dir, data_dir = Path(output_dir).resolve(), Path(data_dir)
@@ -598,7 +619,11 @@ def run_evaluation(
     load_data_s = time.perf_counter() - started
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
-    model = AutoModel.from_pretrained(model_name_or_path)
+    # Plain BERT-family encoders are built without the pooler they would otherwise create (exports and fine-tuned
+    # folders have none): only `last_hidden_state` is read.
+    model_type = AutoConfig.from_pretrained(model_name_or_path).model_type
+    pooler = {"add_pooling_layer": False} if model_type in ("bert", "roberta", "xlm-roberta") else {}
+    model = AutoModel.from_pretrained(model_name_or_path, **pooler)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     check_lengths(settings, model.config)

@@ -144,6 +144,8 @@ class CondenserConfig(BertConfig):
         kwargs.pop("model_type", None)
         # Fields of transformers 4.x BERT configs (e.g. the original Condenser releases) that 5.x BERT layers dropped.
         kwargs.pop("gradient_checkpointing", None)
+        # A derived property of this class, never a field.
+        kwargs.pop("max_sequence_length", None)
         # Saved by transformers-condenser before 0.1: now the "sdpa_recompute" attention implementation.
         if kwargs.pop("recompute_attention", None) is False:
             logger.warning_once(
@@ -204,10 +206,22 @@ class CondenserConfig(BertConfig):
         """Like [`~transformers.PreTrainedConfig.from_dict`], but field overrides in `kwargs` are applied before
         validation, so that e.g. a 6-layer BERT config loads with `skip_from=3` (the default of 6 would be invalid)."""
         overrides = {key: kwargs.pop(key) for key in list(kwargs) if key in cls.__dataclass_fields__}
-        config_dict = {**config_dict, **overrides}
         # The configuration of a backbone checkpoint (BERT, RoBERTa, XLM-RoBERTa) names its family in `model_type`.
-        if "backbone_type" not in config_dict and config_dict.get("model_type") in BACKBONE_TYPES:
-            config_dict["backbone_type"] = config_dict["model_type"]
+        model_type = config_dict.get("model_type")
+        family = config_dict.get("backbone_type", model_type if model_type in BACKBONE_TYPES else None)
+        if model_type == cls.model_type and family is None:
+            family = "bert"  # saved before `backbone_type` existed
+        if "backbone_type" in overrides and family is not None and overrides["backbone_type"] != family:
+            raise ValueError(
+                f"`backbone_type={overrides['backbone_type']!r}` was passed, but the checkpoint's backbone is "
+                f"{family!r}: its weights are named and laid out for that family. Leave `backbone_type` out when "
+                "loading a checkpoint."
+            )
+        config_dict = {**config_dict, **overrides}
+        if "backbone_type" not in config_dict and family is not None:
+            config_dict["backbone_type"] = family
+        # A derived property, not a field (written by nothing, but a hand-edited config.json may hold it).
+        config_dict.pop("max_sequence_length", None)
         # Saved by the `CoCondenserForPreTraining` class of transformers-condenser before 0.1, which had no field.
         if "cocondenser" not in config_dict and "CoCondenserForPreTraining" in (
             config_dict.get("architectures") or []

@@ -687,8 +687,14 @@ def export_backbone(input_dir: str | os.PathLike, output_dir: str | os.PathLike,
     _require_directory(input_dir, "The input directory")
     output_dir = check_output_dir(output_dir, input_dir)
     config_dict = _read_condenser_config(input_dir, "export_backbone")
-    # Checkpoints saved before `backbone_type` existed are BERT's; `from_pretrained` validates the value.
-    return _export(input_dir, output_dir, with_mlm_head, config_dict.get("backbone_type", "bert"))
+    # Checkpoints saved before `backbone_type` existed are BERT's.
+    backbone_type = config_dict.get("backbone_type", "bert")
+    if backbone_type not in PLAIN_FAMILIES:
+        raise ValueError(
+            f"{input_dir / 'config.json'} has backbone_type {backbone_type!r}, but this version of "
+            f"transformers-condenser exports {_supported_families()} backbones; upgrade the package or check the file."
+        )
+    return _export(input_dir, output_dir, with_mlm_head, backbone_type)
 
 
 def export_to_bert(input_dir: str | os.PathLike, output_dir: str | os.PathLike, with_mlm_head: bool = True) -> Path:
@@ -753,7 +759,7 @@ def export_to_bert(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
     if backbone_type != "bert":
         family = PLAIN_FAMILIES[backbone_type].name if backbone_type in PLAIN_FAMILIES else repr(backbone_type)
         raise ValueError(
-            f"{input_dir} is a Condenser with a {family} backbone (backbone_type {backbone_type!r}), which "
+            f"{input_dir} is a Condenser whose backbone is {family} (backbone_type {backbone_type!r}), which "
             "export_to_bert cannot write as BERT. Export it in its own architecture with "
             f"`condenser-export-backbone --input_dir {input_dir} --output_dir <new folder>` "
             "(`transformers_condenser.export_backbone(input_dir, output_dir)`)."

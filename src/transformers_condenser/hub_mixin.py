@@ -40,8 +40,6 @@ CONDENSER_AUTO_MAP = {
     "AutoModelForPreTraining": "modeling_condenser.CondenserForPreTraining",
 }
 
-# How messages name each backbone family (`model_type` of its checkpoints).
-
 # The first line of the card transformers generates for a repository that has none.
 _GENERIC_CARD_SENTENCE = "This model card has been automatically generated."
 
@@ -114,8 +112,8 @@ def _refuse_original_release(source: str, kwargs: dict) -> None:
         return
     input_dir = source if os.path.isdir(source) else f"<a local download of {source}>"
     raise ValueError(
-        f'{source} is a checkpoint of the original Condenser code: a {BACKBONE_DISPLAY_NAMES[model_type]} model (model_type "'
-        f'{model_type}") whose trained Condenser head lives in a separate model.pt, which from_pretrained does not '
+        f"{source} is a checkpoint of the original Condenser code: a model of the "
+        f'{BACKBONE_DISPLAY_NAMES[model_type]} family (model_type "{model_type}") whose trained Condenser head lives in a separate model.pt, which from_pretrained does not '
         "read (it would leave the head randomly initialised). Convert it once into a Condenser checkpoint with "
         f"`condenser-convert-original --input_dir {input_dir} --output_dir <new folder>` (or "
         "`transformers_condenser.convert_original_checkpoint(input_dir, output_dir)`) and load the output folder. "

@@ -67,8 +67,9 @@ class BackboneFamily(NamedTuple):
     mlm_head: type[nn.Module]
 
 
-# The Transformer layers are `BertLayer`s for every family: transformers defines `RobertaLayer` and `XLMRobertaLayer`
-# as `BertLayer` (models/roberta/modular_roberta.py), with the same weight names.
+# The Transformer layers are `BertLayer`s for every family: transformers' modular source defines `RobertaLayer` (and
+# so `XLMRobertaLayer`) as a `BertLayer` with nothing changed (models/roberta/modular_roberta.py); the generated
+# classes compute the same and have the same weight names (the tests compare them).
 BACKBONE_FAMILIES = {
     "bert": BackboneFamily("bert", BertEmbeddings, "cls", BertOnlyMLMHead),
     "roberta": BackboneFamily("roberta", RobertaEmbeddings, "lm_head", RobertaLMHead),

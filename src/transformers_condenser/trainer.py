@@ -181,8 +181,9 @@ class CondenserTrainer(Trainer):
     """
 
     def __init__(self, *args: Any, gradient_cache_chunk_size: int | None = None, **kwargs: Any) -> None:
-        # Callbacks that measure the model themselves (`evaluates_without_dataset = True`, as the retrieval evaluation
-        # of `beir_evaluation`) make an evaluation without an MLM evaluation set meaningful; `Trainer` refuses an
+        # Callbacks that measure the model themselves (`evaluates_without_dataset = True`, with `compute(model)` and
+        # `is_evaluation_without_its_metrics(logs)`, as the retrieval evaluation of `beir_evaluation`) make an
+        # evaluation without an MLM evaluation set meaningful; `Trainer` refuses an
         # `eval_strategy` without `eval_dataset`, so it is given a placeholder that `evaluate` never reads.
         self._evaluates_without_dataset = kwargs.get("eval_dataset") is None and any(
             getattr(callback, "evaluates_without_dataset", False) for callback in kwargs.get("callbacks") or ()
@@ -230,13 +231,29 @@ class CondenserTrainer(Trainer):
         self, eval_dataset: Any = None, ignore_keys: list[str] | None = None, metric_key_prefix: str = "eval"
     ) -> dict[str, float]:
         """`Trainer.evaluate`. Without any evaluation set but with a callback that evaluates by itself (see `__init__`),
-        an evaluation logs an entry for this step and lets the callbacks fill the metrics (`on_evaluate`)."""
+        an evaluation is that callback's metrics, logged and passed to `on_evaluate` as `Trainer` does."""
         if eval_dataset is None and self.eval_dataset is None and self._evaluates_without_dataset:
             metrics: dict[str, float] = {}
+            for callback in self._self_evaluating_callbacks():
+                metrics.update(callback.compute(self.model))
             self.log(metrics)
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
             return metrics
         return super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
+
+    def _self_evaluating_callbacks(self) -> list[Any]:
+        return [
+            callback for callback in self.callback_handler.callbacks if hasattr(callback, "evaluates_without_dataset")
+        ]
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """`Trainer.log`; an evaluation's metrics (`Trainer.evaluate` logs the same dict it passes to `on_evaluate` and
+        returns) first get those of the callbacks that evaluate by themselves (retrieval metrics, say), so that every
+        logger, early stopping and the best-model selection see them."""
+        for callback in self._self_evaluating_callbacks():
+            if callback.is_evaluation_without_its_metrics(logs):
+                logs.update(callback.compute(self.model))
+        super().log(logs, start_time)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any):
         """`Trainer.train`; when resuming, the collator's random state is restored first (see the class docstring)."""

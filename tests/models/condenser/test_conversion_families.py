@@ -310,7 +310,7 @@ class ExportBackboneTest(FamilyTestCase):
         with self.assertRaises(ValueError) as raised:
             export_to_bert(condenser_dir, self.root / "bert")
         message = str(raised.exception)
-        for fragment in (f"{FAMILY_NAMES[backbone_type]} backbone", "condenser-export-backbone", "export_backbone"):
+        for fragment in (f"backbone is {FAMILY_NAMES[backbone_type]}", "condenser-export-backbone", "export_backbone"):
             self.assertIn(fragment, message)
         self.assertFalse((self.root / "bert").exists())
         self.assert_no_staging_left()
@@ -434,6 +434,16 @@ class ExportBackboneCommandLineTest(FamilyTestCase):
         with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(SystemExit) as usage_error:
             export_backbone_main(["--input_dir", str(condenser_dir)])
         self.assertEqual(usage_error.exception.code, 2)
+
+    def test_unknown_backbone_type_is_a_clear_error_not_a_traceback(self) -> None:
+        _, condenser_dir = self.warm_started_condenser("roberta")
+        config = json.loads((condenser_dir / "config.json").read_text())
+        (condenser_dir / "config.json").write_text(json.dumps({**config, "backbone_type": "deberta"}))
+        status, _, stderr = self.run_cli(["--input_dir", str(condenser_dir), "--output_dir", str(self.root / "x")])
+        self.assertEqual(status, 1)
+        self.assertIn("has backbone_type 'deberta'", stderr)
+        self.assertIn('model_type "roberta"', stderr)
+        self.assertFalse((self.root / "x").exists())
 
     def test_console_script_is_installed_and_helps_with_every_flag_and_default(self) -> None:
         # setup.py's console_scripts entry (the installed metadata of `pip install -e .`).

@@ -223,7 +223,7 @@ def test_roberta_family_original_layout_is_refused(tmp_path: Path, config_class,
     with pytest.raises(ValueError, match="condenser-convert-original") as raised:
         CondenserForPreTraining.from_pretrained(original)
     message = str(raised.value)
-    assert f'a {family} model (model_type "{config.model_type}")' in message
+    assert f'a model of the {family} family (model_type "{config.model_type}")' in message
     assert f"--input_dir {original}" in message and "ignore_original_head=True" in message
     # The backbone alone, or a deliberate fresh head, still load; the backbone is the checkpoint's.
     model, info = CondenserForPreTraining.from_pretrained(

@@ -287,6 +287,23 @@ class RobertaFamilyConfigTest(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, f"exceeds the positions of this {family} backbone.*\\({limit}\\)"):
                 model(input_ids=torch.full((1, limit + 1), 7))
 
+    def test_a_backbone_type_contradicting_the_checkpoint_is_refused(self) -> None:
+        with tempfile.TemporaryDirectory() as directory:
+            save_masked_lm("roberta", directory)
+            with self.assertRaisesRegex(
+                ValueError, "`backbone_type='bert'` was passed, but the checkpoint's backbone"
+            ):
+                CondenserForPreTraining.from_pretrained(directory, skip_from=2, backbone_type="bert")
+            # Naming the checkpoint's own family is fine.
+            config = CondenserConfig.from_pretrained(directory, skip_from=2, backbone_type="roberta")
+        self.assertEqual(config.backbone_type, "roberta")
+        legacy = tiny_config().to_dict()
+        del legacy["backbone_type"]
+        with self.assertRaisesRegex(ValueError, "checkpoint's backbone is 'bert'"):
+            CondenserConfig.from_dict(legacy, backbone_type="roberta")
+        # `max_sequence_length` is derived: a config.json holding it still loads.
+        self.assertEqual(CondenserConfig.from_dict({**legacy, "max_sequence_length": 3}).max_sequence_length, 64)
+
     @parameterized.expand(FAMILY_PARAMETERS)
     def test_from_pretrained_reads_the_family_from_the_checkpoint(self, family: str) -> None:
         with tempfile.TemporaryDirectory() as directory:
