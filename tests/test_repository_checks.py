@@ -50,14 +50,8 @@ def test_every_public_definition_is_documented() -> None:
     assert check_docstrings.check_docstrings() == []
 
 
-@pytest.mark.parametrize("page", check_doc_examples.markdown_pages(), ids=lambda page: page.name)
-def test_every_doc_example_runs(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # One page per test, so that the test workers share the pages out; one thread each, as the workers are parallel.
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert check_doc_examples.check_doc_examples([page], source_root=None, jobs=1) == []
-
-
 def test_every_docstring_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The docs pages' examples (about 2 CPU-minutes) run in `make quality`, which CI runs too; the docstrings' here.
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert check_doc_examples.check_doc_examples([], jobs=1) == []
 
