@@ -73,10 +73,20 @@ def main() -> int:
     if result.returncode == 0 or 'pip install "transformers-condenser[pretraining]"' not in message:
         print(f"FAIL: condenser-prepare without the pretraining extra did not name it:\n{message}")
         return 1
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "condenser-evaluate")]
+        + ["--model_name_or_path", "any", "--data_dir", "any", "--output_dir", tempfile.mkdtemp()],
+        capture_output=True,
+        text=True,
+    )
+    message = result.stdout + result.stderr
+    if result.returncode != 1 or 'pip install "transformers-condenser[evaluation]"' not in message:
+        print(f"FAIL: condenser-evaluate without the evaluation extra did not name it:\n{message}")
+        return 1
     print(
         f"check_lean_install: transformers-condenser {transformers_condenser.__version__} core install: no optional "
         "dependency installed; save, AutoModel / AutoModelForPreTraining load, forward and backward work; "
-        "condenser-prepare names its extra."
+        "condenser-prepare and condenser-evaluate name their extras."
     )
     return 0
 

@@ -611,6 +611,9 @@ def run_evaluation(
     """
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
+    # The metrics need the `evaluation` extra: say so now, not after encoding the corpus.
+    with extra_imports("evaluation"):
+        import ir_measures  # noqa: F401
     settings = settings or EvaluationSettings()
     output_dir, data_dir = Path(output_dir).resolve(), Path(data_dir)
     _check_output_dir(output_dir, data_dir)
