@@ -48,7 +48,7 @@ PACKAGE_DIR = REPO_ROOT / "src" / PACKAGE_NAME
 
 # Bottom to top. Keep in step with the "Layers" section of CONTRIBUTING.md.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("configuration_condenser", "file_utils", "utils_import")),
+    ("base", ("cli_utils", "configuration_condenser", "file_utils", "utils_import")),
     ("kernels", ("training_kernels", "loss_condenser")),
     ("plugin", ("hub_mixin", "model_card")),
     ("model", ("modeling_condenser",)),
