@@ -280,8 +280,18 @@ def _embed(
 ) -> torch.Tensor:
     """`(len(texts), hidden_size)` float32 embeddings on the CPU: the first token's last-layer vector (`cls`) or the
     mean over the non-padding tokens (`mean`), L2-normalised for cosine similarity. Texts are tokenised here, in
-    batches sorted by length (little padding), padded on the right."""
-    input_ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    batches sorted by length (little padding), padded on the right. The ids are kept as compact arrays, tokenised a
+    few batches at a time: the tokenizer's per-text objects never exist for the whole chunk at once."""
+    input_ids: list[np.ndarray] = []
+    for start in range(0, len(texts), 16 * batch_size):
+        encoded = tokenizer(
+            list(texts[start : start + 16 * batch_size]),
+            truncation=True,
+            max_length=max_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
+        input_ids.extend(np.asarray(ids, dtype=np.int64) for ids in encoded)
     pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     order = sorted(range(len(texts)), key=lambda index: (-len(input_ids[index]), index))
     device = next(encoder.parameters()).device
@@ -292,7 +302,7 @@ def _embed(
         batch_ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
         attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
         for row, index in enumerate(rows):
-            batch_ids[row, : len(input_ids[index])] = torch.as_tensor(input_ids[index], dtype=torch.long)
+            batch_ids[row, : len(input_ids[index])] = torch.from_numpy(input_ids[index])
             attention_mask[row, : len(input_ids[index])] = 1
         attention_mask = attention_mask.to(device)
         hidden = encoder(input_ids=batch_ids.to(device), attention_mask=attention_mask).last_hidden_state.float()

@@ -26,6 +26,7 @@ import contextlib
 import importlib
 import inspect
 import io
+import json
 import logging
 import math
 import os
@@ -41,6 +42,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .file_utils import atomic_directory
 from .utils_import import extra_imports
 
 
@@ -120,6 +122,43 @@ class RetrievalTask:
             qrels={query_id: dict(self.qrels[query_id]) for query_id in query_ids if query_id in self.qrels},
             pretraining_corpus=[text for text in self.pretraining_corpus if text in kept_texts],
         )
+
+    def save_beir(self, data_dir: str | os.PathLike, split: str = "test") -> Path:
+        """Write the task as a BEIR folder that `condenser-evaluate` (and BEIR's own loader) reads: `corpus.jsonl`
+        (`_id`, empty `title`, `text`), `queries.jsonl` (`_id`, `text`) and `qrels/<split>.tsv`. The folder is
+        written atomically; `held_out` and `pretraining_corpus` are not part of it.
+
+        Example:
+
+        ```python
+        >>> import tempfile
+        >>> from transformers_condenser.beir_evaluation import load_beir_folder
+        >>> from transformers_condenser.evaluation import build_docstring_retrieval_task
+
+        >>> task = build_docstring_retrieval_task(modules=["textwrap"], min_doc_words=10)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     data = load_beir_folder(task.save_beir(f"{tmp}/textwrap", split="dev"), split="dev")
+        >>> data.qrels["textwrap.dedent"], data.corpus_texts == list(task.documents.values())
+        ({'textwrap.dedent': 1}, True)
+        ```
+        """
+        if not split or any(char in split for char in "/\\"):
+            raise ValueError(f"`split` must be a plain file name such as 'test' or 'dev', got {split!r}.")
+        data_dir = Path(data_dir)
+        with atomic_directory(data_dir) as staging:
+            with open(staging / "corpus.jsonl", "w", encoding="utf-8") as file:
+                for doc_id, text in self.documents.items():
+                    file.write(json.dumps({"_id": doc_id, "title": "", "text": text}, ensure_ascii=False) + "\n")
+            with open(staging / "queries.jsonl", "w", encoding="utf-8") as file:
+                for query_id, text in self.queries.items():
+                    file.write(json.dumps({"_id": query_id, "text": text}, ensure_ascii=False) + "\n")
+            (staging / "qrels").mkdir()
+            with open(staging / "qrels" / f"{split}.tsv", "w", encoding="utf-8") as file:
+                file.write("query-id\tcorpus-id\tscore\n")
+                for query_id, judgements in self.qrels.items():
+                    for doc_id, relevance in judgements.items():
+                        file.write(f"{query_id}\t{doc_id}\t{relevance}\n")
+        return data_dir
 
 
 def _import_quietly(module_name: str) -> Any | None:
