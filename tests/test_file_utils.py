@@ -13,6 +13,7 @@
 # limitations under the License.
 """Tests of the atomic output-directory helpers every writer of the package uses."""
 
+import errno
 import os
 from pathlib import Path
 from unittest import mock
@@ -20,7 +21,13 @@ from unittest import mock
 import pytest
 
 from transformers_condenser import file_utils
-from transformers_condenser.file_utils import STAGING_NAME, atomic_directory, atomic_update, check_output_dir
+from transformers_condenser.file_utils import (
+    STAGING_NAME,
+    atomic_directory,
+    atomic_update,
+    atomic_write_text,
+    check_output_dir,
+)
 
 
 def read_tree(root: Path) -> dict[str, str]:
@@ -140,3 +147,72 @@ def test_check_output_dir_refuses_a_non_empty_folder_that_is_not_a_checkpoint(tm
         check_output_dir(tmp_path / "folder")
     (tmp_path / "folder" / "config.json").write_text("{}")
     assert check_output_dir(tmp_path / "folder") == (tmp_path / "folder").resolve()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_outputs_honour_the_umask(tmp_path: Path, umask: int):
+    """Temporary folders and files are private (0700 / 0600); the final output gets what mkdir / open would give."""
+    previous = os.umask(umask)
+    try:
+        with atomic_directory(tmp_path / "out") as staging:
+            (staging / "weights.txt").write_text("new")
+        with atomic_directory(tmp_path / "out") as staging:  # replacing a previous output, too
+            (staging / "weights.txt").write_text("newer")
+        card = atomic_write_text(tmp_path / "README.md", "card")
+        atomic_write_text(card, "card again")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o777 & ~umask
+    assert (tmp_path / "out" / "weights.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert card.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert card.read_text() == "card again"
+
+
+@pytest.mark.parametrize(
+    "code, error_class, fix",
+    [
+        (errno.ENOSPC, OSError, "Free some space"),
+        (errno.EACCES, PermissionError, "Choose an output folder you can write to"),
+        (errno.EROFS, OSError, "Choose an output folder you can write to"),
+    ],
+)
+def test_full_disk_and_missing_permission_name_the_output_and_the_fix(tmp_path: Path, code, error_class, fix):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "config.json").write_text("previous")
+    with pytest.raises(error_class, match=fix) as failure:
+        with atomic_directory(tmp_path / "out") as staging:
+            raise OSError(code, os.strerror(code))
+    assert str(tmp_path / "out") in str(failure.value) and failure.value.errno == code
+    assert not staging.exists()
+    assert read_tree(tmp_path) == {"out/config.json": "previous"}
+    with mock.patch.object(file_utils.tempfile, "mkstemp", side_effect=OSError(code, os.strerror(code))):
+        with pytest.raises(error_class, match=fix):
+            atomic_write_text(tmp_path / "README.md", "card")
+    assert not (tmp_path / "README.md").exists()
+
+
+def test_other_errors_and_unreadable_inputs_pass_unchanged(tmp_path: Path):
+    original = OSError(errno.EIO, "I/O error")
+    with pytest.raises(OSError) as failure, atomic_directory(tmp_path / "out"):
+        raise original
+    assert failure.value is original
+    # A file that cannot be read elsewhere is the input's problem, not the output's.
+    unreadable = PermissionError(errno.EACCES, "Permission denied", "/elsewhere/corpus.jsonl")
+    with pytest.raises(PermissionError) as failure, atomic_directory(tmp_path / "inputs" / "out"):
+        raise unreadable
+    assert failure.value is unreadable
+
+
+def test_check_output_dir_replaces_only_its_own_previous_output(tmp_path: Path):
+    own = ("config.json", "model.safetensors", "*.py")
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("config.json", "model.safetensors", "modeling_condenser.py"):
+        (out / name).write_text("x")
+    assert check_output_dir(out, own_entries=own) == out.resolve()
+    (out / "README.md").write_text("card")
+    with pytest.raises(ValueError, match=r"did not write \(README.md\)"):
+        check_output_dir(out, own_entries=own)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        check_output_dir(tmp_path / "file")
