@@ -81,9 +81,13 @@ def docstring_beir_folder(root: Path, modules: tuple[str, ...]) -> Path:
 
 
 def run_cli(*argv: str) -> tuple[int, str]:
+    """Run `condenser-evaluate` in-process; return its exit status (raised or returned) and its stderr."""
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
-        status = main(list(argv))
+        try:
+            status = main(list(argv))
+        except SystemExit as stop:
+            status = stop.code
     return status, stderr.getvalue()
 
 
@@ -327,7 +331,7 @@ class CommandLineTest(TinyModelTestCase):
         status, stderr = self.evaluate()
         self.assertEqual(status, 1)
         self.assertIn(message, stderr)
-        self.assertTrue(stderr.startswith("error: "), stderr)
+        self.assertTrue(stderr.startswith("condenser-evaluate: error: "), stderr)
         self.assertNotIn("Traceback", stderr)
         self.assertEqual((self.output_dir / "results.json").read_bytes(), previous)
 

@@ -29,7 +29,6 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -40,6 +39,7 @@ import numpy as np
 import torch
 from transformers import TrainerCallback
 
+from .cli_utils import cli_entry_point
 from .file_utils import atomic_directory
 from .utils_import import extra_imports
 
@@ -709,34 +709,55 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _check_model_folder(model_name_or_path: str) -> None:
+    """Refuse a `--model_name_or_path` that names a local folder which does not exist or holds no `config.json`
+    (transformers would report the first as an invalid Hub id); a Hub id (`org/name`) passes."""
+    path = Path(model_name_or_path).expanduser()
+    looks_like_a_path = (
+        path.is_absolute() or model_name_or_path.startswith((".", "~")) or model_name_or_path.count("/") > 1
+    )
+    if path.exists():
+        if not path.is_dir():
+            raise NotADirectoryError(
+                f"--model_name_or_path {path} is a file; pass the checkpoint folder that holds config.json."
+            )
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"--model_name_or_path {path} has no config.json, so it is not a checkpoint folder; pass the folder "
+                "save_pretrained wrote (or an exported checkpoint)."
+            )
+    elif looks_like_a_path:
+        raise FileNotFoundError(
+            f"--model_name_or_path {path} does not exist; pass an existing checkpoint folder or a Hub id (org/name)."
+        )
+
+
+@cli_entry_point("condenser-evaluate")
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `condenser-evaluate`: exit status 0 on success, 1 on bad data or arguments (a one-line
-    message, no traceback), 2 on a usage error."""
+    """Entry point of `condenser-evaluate`: exit status 0 on success; 1 on bad data, arguments or output folder (one
+    line on stderr, `condenser-evaluate: error: ...`, no traceback unless `--debug`); 2 on a usage error."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        settings = EvaluationSettings(
-            split=args.split,
-            query_max_length=args.query_max_length,
-            passage_max_length=args.passage_max_length,
-            batch_size=args.batch_size,
-            similarity=args.similarity,
-            pooling=args.pooling,
-            index=args.index,
-            depth=args.depth,
-            corpus_chunk_size=args.corpus_chunk_size,
-        )
-        results = run_evaluation(
-            args.model_name_or_path,
-            args.data_dir,
-            args.output_dir,
-            settings,
-            run_name=args.run_name,
-            device=args.device,
-        )
-    except (OSError, ValueError, ImportError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    _check_model_folder(args.model_name_or_path)
+    settings = EvaluationSettings(
+        split=args.split,
+        query_max_length=args.query_max_length,
+        passage_max_length=args.passage_max_length,
+        batch_size=args.batch_size,
+        similarity=args.similarity,
+        pooling=args.pooling,
+        index=args.index,
+        depth=args.depth,
+        corpus_chunk_size=args.corpus_chunk_size,
+    )
+    results = run_evaluation(
+        args.model_name_or_path,
+        args.data_dir,
+        args.output_dir,
+        settings,
+        run_name=args.run_name,
+        device=args.device,
+    )
     metrics = ", ".join(f"{name} {value:.4f}" for name, value in results["metrics"].items())
     print(f"{metrics}\nwrote {Path(args.output_dir).resolve() / RESULTS_FILE} and {RUN_FILE}")
     return 0

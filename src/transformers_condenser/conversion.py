@@ -55,6 +55,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
+from .cli_utils import cli_entry_point
 from .configuration_condenser import BACKBONE_DISPLAY_NAMES, BACKBONE_TYPES, CondenserConfig
 from .file_utils import atomic_directory, check_output_dir
 from .hub_mixin import read_checkpoint_config
@@ -118,6 +119,19 @@ TOKENIZER_FILES = (
     "special_tokens_map.json",
     "added_tokens.json",
 )
+# Everything an export writes (`save_pretrained` of a plain model, sharded or not, and the tokenizer files): an
+# existing output folder holding only these is a previous export and is replaced; one holding anything else (a model
+# card, training logs) is refused rather than lost.
+EXPORT_OUTPUT_ENTRIES = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "model-*-of-*.safetensors",
+    "model.safetensors.index.json",
+    *TOKENIZER_FILES,
+)
+# A converted Condenser checkpoint also holds the code files `auto_map` points to (for `trust_remote_code=True`).
+CONVERT_OUTPUT_ENTRIES = (*EXPORT_OUTPUT_ENTRIES, "*.py")
 # Pickles of the original training run (argument dataclasses, `TrainingArguments`): unpickling one runs arbitrary code,
 # and nothing in them is needed, so they are never opened.
 NEVER_OPENED_FILES = ("args.pt", "training_args.bin")
@@ -419,7 +433,8 @@ def convert_original_checkpoint(
             Folder of the original checkpoint (download a Hub release first, e.g. with
             `huggingface_hub.snapshot_download`).
         output_dir (`str` or `os.PathLike`):
-            Folder to write the Condenser checkpoint to; replaced if it exists.
+            Folder to write the Condenser checkpoint to; replaced if it exists and holds only a previous
+            conversion (a folder holding other files is refused).
         skip_from (`int`, *optional*, defaults to 6):
             The early hidden state that feeds the head (see [`CondenserConfig`]). The original files do not record
             it; 6 is the paper's setting and that of all released checkpoints.
@@ -462,7 +477,7 @@ def convert_original_checkpoint(
     """
     input_dir = Path(input_dir).resolve()
     _require_directory(input_dir, "The input directory")
-    output_dir = check_output_dir(output_dir, input_dir)
+    output_dir = check_output_dir(output_dir, input_dir, own_entries=CONVERT_OUTPUT_ENTRIES)
     config_dict = read_checkpoint_config(input_dir)
     model_type = config_dict.get("model_type")
     if model_type not in BACKBONE_TYPES:
@@ -653,7 +668,8 @@ def export_backbone(input_dir: str | os.PathLike, output_dir: str | os.PathLike,
             Folder of a Condenser checkpoint (`model_type: "condenser"`), e.g. one written by
             [`convert_original_checkpoint`] or by `save_pretrained`.
         output_dir (`str` or `os.PathLike`):
-            Folder to write the plain checkpoint to; replaced if it exists.
+            Folder to write the plain checkpoint to; replaced if it exists and holds only a previous export (a
+            folder holding other files is refused).
         with_mlm_head (`bool`, *optional*, defaults to `True`):
             Whether to export the MLM prediction head too (the family's `...ForMaskedLM`) or the backbone only (its
             `...Model`).
@@ -685,7 +701,7 @@ def export_backbone(input_dir: str | os.PathLike, output_dir: str | os.PathLike,
     """
     input_dir = Path(input_dir).resolve()
     _require_directory(input_dir, "The input directory")
-    output_dir = check_output_dir(output_dir, input_dir)
+    output_dir = check_output_dir(output_dir, input_dir, own_entries=EXPORT_OUTPUT_ENTRIES)
     config_dict = _read_condenser_config(input_dir, "export_backbone")
     # Checkpoints saved before `backbone_type` existed are BERT's.
     backbone_type = config_dict.get("backbone_type", "bert")
@@ -721,7 +737,8 @@ def export_to_bert(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
             Folder of a Condenser checkpoint (`model_type: "condenser"`) with a BERT backbone, e.g. one written by
             [`convert_original_checkpoint`] or by `save_pretrained`.
         output_dir (`str` or `os.PathLike`):
-            Folder to write the BERT checkpoint to; replaced if it exists.
+            Folder to write the BERT checkpoint to; replaced if it exists and holds only a previous export (a
+            folder holding other files is refused).
         with_mlm_head (`bool`, *optional*, defaults to `True`):
             Whether to export the MLM prediction head too (`BertForMaskedLM`) or the backbone only (`BertModel`).
 
@@ -753,7 +770,7 @@ def export_to_bert(input_dir: str | os.PathLike, output_dir: str | os.PathLike, 
     """
     input_dir = Path(input_dir).resolve()
     _require_directory(input_dir, "The input directory")
-    output_dir = check_output_dir(output_dir, input_dir)
+    output_dir = check_output_dir(output_dir, input_dir, own_entries=EXPORT_OUTPUT_ENTRIES)
     config_dict = _read_condenser_config(input_dir, "export_to_bert")
     backbone_type = config_dict.get("backbone_type", "bert")
     if backbone_type != "bert":
@@ -776,7 +793,11 @@ class _CliFormatter(logging.Formatter):
 
 
 def _run_cli(parser: argparse.ArgumentParser, argv: Sequence[str] | None, run) -> int:
-    """Parse `argv`, run `run(args)` with this module's log shown on stderr; map conversion errors to exit status 1."""
+    """Parse `argv`, run `run(args)` with this module's log shown on stderr; return 0 once it wrote its output.
+
+    Bad input raises `ValueError` or `OSError`, which [`~cli_utils.cli_entry_point`] reports in one line with exit
+    status 1. The `RuntimeError` of a written checkpoint that does not reload as expected is reported the same way.
+    """
     args = parser.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_CliFormatter("%(message)s"))
@@ -785,9 +806,8 @@ def _run_cli(parser: argparse.ArgumentParser, argv: Sequence[str] | None, run) -
     logger.setLevel(logging.INFO)
     try:
         output_dir = run(args)
-    except (OSError, ValueError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except RuntimeError as error:
+        raise ValueError(str(error)) from error
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
@@ -795,13 +815,15 @@ def _run_cli(parser: argparse.ArgumentParser, argv: Sequence[str] | None, run) -
     return 0
 
 
+@cli_entry_point("condenser-convert-original")
 def convert_main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point of `condenser-convert-original`: see [`convert_original_checkpoint`].
 
-    Returns the exit status: 0 on success, 1 when the input cannot be converted (the message says why), 2 for a
-    command-line usage error.
+    Returns 0 on success. Exits with status 1 when the input cannot be converted (one line on stderr,
+    `condenser-convert-original: error: ...`, says why; `--debug` shows the traceback), 2 for a usage error.
     """
     parser = argparse.ArgumentParser(
+        prog="condenser-convert-original",
         description=(
             "Convert a checkpoint of the original Condenser / coCondenser code (a BERT, RoBERTa or XLM-RoBERTa "
             "folder plus the head in model.pt, e.g. a download of Luyu/condenser or Luyu/co-condenser-marco) into one "
@@ -817,7 +839,7 @@ def convert_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--output_dir",
         required=True,
-        help="folder to write the Condenser checkpoint to, replaced if it exists; required",
+        help="folder to write the Condenser checkpoint to, replaced if it holds a previous output only; required",
     )
     parser.add_argument(
         "--skip_from",
@@ -848,7 +870,7 @@ def _add_export_arguments(parser: argparse.ArgumentParser, mlm_class: str, backb
     parser.add_argument(
         "--output_dir",
         required=True,
-        help="folder to write the exported checkpoint to, replaced if it exists; required",
+        help="folder to write the exported checkpoint to, replaced if it holds a previous output only; required",
     )
     parser.add_argument(
         "--no-mlm-head",
@@ -860,13 +882,15 @@ def _add_export_arguments(parser: argparse.ArgumentParser, mlm_class: str, backb
     )
 
 
+@cli_entry_point("condenser-export-bert")
 def export_main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point of `condenser-export-bert`: see [`export_to_bert`].
 
-    Returns the exit status: 0 on success, 1 when the input cannot be exported (the message says why), 2 for a
-    command-line usage error.
+    Returns 0 on success. Exits with status 1 when the input cannot be exported (one line on stderr,
+    `condenser-export-bert: error: ...`, says why; `--debug` shows the traceback), 2 for a usage error.
     """
     parser = argparse.ArgumentParser(
+        prog="condenser-export-bert",
         description=(
             "Export a Condenser checkpoint's BERT backbone (and MLM head) as a plain BERT checkpoint that stock "
             "transformers, Tevatron or sentence-transformers load without transformers-condenser. For a RoBERTa or "
@@ -879,13 +903,15 @@ def export_main(argv: Sequence[str] | None = None) -> int:
     )
 
 
+@cli_entry_point("condenser-export-backbone")
 def export_backbone_main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point of `condenser-export-backbone`: see [`export_backbone`].
 
-    Returns the exit status: 0 on success, 1 when the input cannot be exported (the message says why), 2 for a
-    command-line usage error.
+    Returns 0 on success. Exits with status 1 when the input cannot be exported (one line on stderr,
+    `condenser-export-backbone: error: ...`, says why; `--debug` shows the traceback), 2 for a usage error.
     """
     parser = argparse.ArgumentParser(
+        prog="condenser-export-backbone",
         description=(
             "Export a Condenser checkpoint's backbone (and MLM head) as a plain checkpoint of its own family (BERT, "
             "RoBERTa or XLM-RoBERTa) that stock transformers, Tevatron or sentence-transformers load without "

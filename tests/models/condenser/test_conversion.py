@@ -463,22 +463,29 @@ class ConversionOutputSafetyTest(ConversionTestCase):
         with self.assertRaisesRegex(ValueError, "not a checkpoint"):
             convert_original_checkpoint(self.original, self.converted, skip_from=2)
         self.assertEqual(sorted(path.name for path in self.converted.iterdir()), ["notes.txt"])
-        self.assertEqual(convert_main(["--input_dir", str(self.original), "--output_dir", str(self.converted)]), 1)
+        with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(SystemExit) as stop:
+            convert_main(["--input_dir", str(self.original), "--output_dir", str(self.converted)])
+        self.assertEqual(stop.exception.code, 1)
+        self.assertEqual(sorted(path.name for path in self.converted.iterdir()), ["notes.txt"])
 
 
 class ConversionCommandLineTest(ConversionTestCase):
     def run_cli(self, main, argv: list[str]) -> tuple[int, str, str]:
-        """Call a CLI entry point in-process; return its exit status, stdout and stderr."""
+        """Call a CLI entry point in-process; return its exit status (returned, or raised by the error contract),
+        stdout and stderr."""
         stdout, stderr = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            status = main(argv)
+            try:
+                status = main(argv)
+            except SystemExit as stop:
+                status = stop.code
         return status, stdout.getvalue(), stderr.getvalue()
 
     def test_convert_main_exit_codes_and_messages(self) -> None:
         paths = ["--input_dir", str(self.original), "--output_dir", str(self.converted)]
         status, _, stderr = self.run_cli(convert_main, paths)
         self.assertEqual(status, 1)
-        self.assertTrue(stderr.startswith("error: "), stderr)
+        self.assertTrue(stderr.startswith("condenser-convert-original: error: "), stderr)
         self.assertIn("does not exist", stderr)
 
         write_original_checkpoint(self.original, head=False)
@@ -504,7 +511,7 @@ class ConversionCommandLineTest(ConversionTestCase):
             export_main, ["--input_dir", str(self.root / "absent"), "--output_dir", str(bert_dir)]
         )
         self.assertEqual(status, 1)
-        self.assertTrue(stderr.startswith("error: "), stderr)
+        self.assertTrue(stderr.startswith("condenser-export-bert: error: "), stderr)
 
         write_original_checkpoint(self.original)
         convert_original_checkpoint(self.original, self.converted, skip_from=2)
