@@ -201,10 +201,18 @@ def test_card_usage_snippets_run_offline_by_hub_id(checkpoint_dir: Path, roberta
         worker = "import sys\n" + ("sys.modules['transformers_condenser'] = None\n" if mode == "remote" else "")
         worker += "".join(f"exec({script!r}, {{}})\n" for script in scripts) + "print('snippets ran')\n"
         result = subprocess.run(
-            [sys.executable, "-c", worker], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+            [sys.executable, "-c", worker],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
         )
         assert result.returncode == 0, (mode, result.stderr[-4000:])
         assert "snippets ran" in result.stdout
+        # No interactive "[y/N]" question: every load that needs the repository's code says trust_remote_code=True.
+        assert "Do you wish to run the custom code" not in result.stdout + result.stderr, mode
 
 
 @pytest.mark.parametrize(
@@ -237,6 +245,28 @@ def test_roberta_family_card_describes_the_family(
     assert "BERT encoder" not in text
     published = text.split("## Published results")[1]
     assert f"not measurements of this checkpoint, whose backbone is {name} rather than BERT." in published
+
+
+def test_remote_code_snippet_trusts_the_repository_code_for_the_tokenizer_too(fresh_checkpoint: Path, tmp_path: Path):
+    """Without the plugin, `AutoTokenizer` reads the repository's Condenser config.json and would prompt "[y/N]"
+    (15 s) without `trust_remote_code=True`; the tokenizer of a base model needs no remote code."""
+    text = ModelCard.load(write_model_card(fresh_checkpoint, repo_id=REPO_ID)).text
+    remote = text.split("Without installing the package")[1]
+    assert f'AutoTokenizer.from_pretrained("{REPO_ID}", trust_remote_code=True)' in remote
+    assert f'AutoModel.from_pretrained("{REPO_ID}", trust_remote_code=True)' in remote
+    tiny_model(CondenserModel).save_pretrained(tmp_path / "no-tokenizer")
+    text = ModelCard.load(write_model_card(tmp_path / "no-tokenizer", repo_id=REPO_ID, base_model="org/bert")).text
+    assert 'AutoTokenizer.from_pretrained("org/bert")' in text.split("Without installing the package")[1]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_card_file_honours_the_umask(fresh_checkpoint: Path, umask: int):
+    previous = os.umask(umask)
+    try:
+        readme = write_model_card(fresh_checkpoint)
+    finally:
+        os.umask(previous)
+    assert readme.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_card_without_tokenizer_points_to_the_base_model_tokenizer(tmp_path: Path):

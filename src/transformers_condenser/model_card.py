@@ -22,14 +22,15 @@ and their citations. `push_to_hub` of the Condenser models writes the same card 
 import argparse
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .cli_utils import cli_entry_point
 from .configuration_condenser import BACKBONE_DISPLAY_NAMES, CondenserConfig
+from .file_utils import atomic_write_text
 from .hub_mixin import read_checkpoint_config
 
 
@@ -65,6 +66,10 @@ BACKBONE_FAMILY_NAMES = {
     "roberta": _Family(BACKBONE_DISPLAY_NAMES["roberta"], "a RoBERTa", "<s>"),
     "xlm-roberta": _Family(BACKBONE_DISPLAY_NAMES["xlm-roberta"], "an XLM-RoBERTa", "<s>"),
 }
+
+# Every card `write_model_card` writes says this in its first paragraph: `condenser-model-card` replaces such a card
+# without asking, and any other `README.md` only with `--overwrite`.
+GENERATED_CARD_MARK = "saved with [transformers-condenser](https://pypi.org/project/transformers-condenser/)"
 
 # SPEC §4: the papers' fine-tuned retrievers (BERT-base size, trained with hard negatives), never this checkpoint.
 PUBLISHED_RESULTS_TABLE = """\
@@ -155,8 +160,8 @@ def _description(config: CondenserConfig, *, cocondenser: bool, base_model: str 
     first = f"`{family.first_token}`"
     a_name = family.a_name[0].upper() + family.a_name[1:]
     lines = [
-        f"{a_name} encoder pre-trained for dense retrieval with {method}, saved with "
-        "[transformers-condenser](https://pypi.org/project/transformers-condenser/). Its last-layer first-token "
+        f"{a_name} encoder pre-trained for dense retrieval with {method}, {GENERATED_CARD_MARK}. Its last-layer "
+        "first-token "
         f"({first}) vector is the embedding of a text: score a query against a passage with the dot product of their "
         f"{first} vectors, and fine-tune it as a retriever like any {family.name} encoder.",
         "",
@@ -206,6 +211,10 @@ def _usage(repo_id: str, tokenizer_source: str, has_tokenizer: bool, config: Con
         )
     else:
         note = f"\nThis checkpoint has no tokenizer files: the snippet uses the tokenizer of `{tokenizer_source}`.\n"
+    # Without the plugin, `AutoTokenizer` reads the Condenser `config.json` of the repository, whose `auto_map` names
+    # remote code: without `trust_remote_code=True` it stops at an interactive "[y/N]" prompt. A base model's
+    # tokenizer needs no remote code.
+    tokenizer_remote_code = ", trust_remote_code=True" if tokenizer_source == repo_id else ""
     return f"""## Usage
 
 ```bash
@@ -236,7 +245,7 @@ and pin the revision you reviewed with `revision="<commit sha>"`.
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-tokenizer = AutoTokenizer.from_pretrained("{tokenizer_source}")
+tokenizer = AutoTokenizer.from_pretrained("{tokenizer_source}"{tokenizer_remote_code})
 model = AutoModel.from_pretrained("{repo_id}", trust_remote_code=True).eval()
 batch = tokenizer(["what is dense retrieval?"], truncation=True, max_length={max_length}, return_tensors="pt")
 with torch.no_grad():
@@ -376,16 +385,17 @@ def write_model_card(
         f"```bibtex\n{CITATIONS}\n```"
     )
     card = ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")
-    readme = path / "README.md"
-    handle, temporary = tempfile.mkstemp(prefix=".README.md.tmp-", dir=readme.parent)
+    return atomic_write_text(path / "README.md", str(card))
+
+
+def _is_generated_card(readme: str | os.PathLike) -> bool:
+    """Whether the file `readme` is a card [`write_model_card`] wrote (and may replace without asking), rather than
+    one written by hand or by another tool."""
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(str(card))
-        os.replace(temporary, readme)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return readme
+        text = Path(readme).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return GENERATED_CARD_MARK in text
 
 
 def _read_eval_results(path: str) -> list[Mapping[str, Any]]:
@@ -405,8 +415,14 @@ def _read_eval_results(path: str) -> list[Mapping[str, Any]]:
     return results
 
 
+@cli_entry_point("condenser-model-card")
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command-line entry point of `condenser-model-card`."""
+    """Command-line entry point of `condenser-model-card`.
+
+    Exits with status 1 and one line on stderr (`condenser-model-card: error: ...`) when the checkpoint or the
+    evaluation results cannot be read, the card cannot be written, or the folder holds a `README.md` that this tool
+    did not write (pass `--overwrite` to replace it); `--debug` shows the traceback.
+    """
     parser = argparse.ArgumentParser(
         prog="condenser-model-card",
         description="Write the Hub model card (README.md) of a Condenser checkpoint directory.",
@@ -437,24 +453,32 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=None,
         help="JSON file with a list of evaluation results (huggingface_hub EvalResult fields) for the model-index",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a README.md this tool did not write (default: off, refuse; a card it wrote is always replaced)",
+    )
     args = parser.parse_args(argv)
 
-    try:
-        eval_results = _read_eval_results(args.eval_results) if args.eval_results else None
-        readme = write_model_card(
-            args.checkpoint_dir,
-            repo_id=args.repo_id,
-            model_name=args.model_name,
-            base_model=args.base_model,
-            license=args.license,
-            datasets=args.datasets,
-            language=args.language,
-            cocondenser=args.cocondenser,
-            tags=args.tags,
-            eval_results=eval_results,
+    eval_results = _read_eval_results(args.eval_results) if args.eval_results else None
+    existing = Path(args.checkpoint_dir) / "README.md"
+    if existing.is_file() and not args.overwrite and not _is_generated_card(existing):
+        raise ValueError(
+            f"{existing} already exists and was not written by condenser-model-card (a hand-written card?); it would "
+            "be replaced. Move it away, or pass --overwrite to replace it."
         )
-    except (OSError, ValueError) as error:
-        parser.exit(1, f"{parser.prog}: error: {error}\n")
+    readme = write_model_card(
+        args.checkpoint_dir,
+        repo_id=args.repo_id,
+        model_name=args.model_name,
+        base_model=args.base_model,
+        license=args.license,
+        datasets=args.datasets,
+        language=args.language,
+        cocondenser=args.cocondenser,
+        tags=args.tags,
+        eval_results=eval_results,
+    )
     print(f"wrote the model card to {readme}")
 
 
