@@ -73,6 +73,11 @@ def test_condenser_from_config_writes_checkpoint_loss_curve_and_card(workspace: 
     history = json.loads((output_dir / "trainer_log_history.json").read_text())
     losses = [entry["loss"] for entry in history if "loss" in entry]
     assert len(losses) == 3 and all(loss > 0 for loss in losses)
+    # Each training log also holds the loss's terms, which add up to it (Condenser: head and late MLM).
+    for entry in (entry for entry in history if "loss" in entry):
+        assert entry.keys() >= {"head_mlm_loss", "late_mlm_loss"} and "contrastive_loss" not in entry
+        assert entry["head_mlm_loss"] > 0 and entry["late_mlm_loss"] > 0
+        assert entry["head_mlm_loss"] + entry["late_mlm_loss"] == pytest.approx(entry["loss"], rel=1e-4)
     # The head is in the checkpoint.
     checkpoint = load_file(output_dir / "model.safetensors")
     assert any(key.startswith("head_layers.1.") for key in checkpoint)
@@ -94,7 +99,21 @@ def test_cocondenser_warm_start_with_gradient_cache(workspace: dict[str, Path]):
     # The other runs train with the defaults (sdpa_recompute attention, sparse prediction); this one with sdpa and
     # dense logits.
     flags += ["--attn_implementation", "sdpa", "--sparse_prediction", "false"]
+    flags += ["--eval_dir", str(workspace["spans"]), "--eval_strategy", "steps", "--eval_steps", "2"]
+    flags += ["--per_device_eval_batch_size", "8"]
     assert main(flags + COMMON_FLAGS) == 0
+    # The terms of the loss are logged next to it, in training (with the gradient cache and accumulation) and in
+    # evaluation, and add up to it.
+    history = json.loads((output_dir / "trainer_log_history.json").read_text())
+    terms = ("head_mlm_loss", "late_mlm_loss", "contrastive_loss")
+    training = [entry for entry in history if "loss" in entry]
+    assert len(training) == 2
+    for entry in training:
+        assert all(entry[term] > 0 for term in terms)
+        assert sum(entry[term] for term in terms) == pytest.approx(entry["loss"], rel=1e-4)
+    (evaluation,) = [entry for entry in history if "eval_loss" in entry]
+    assert all(evaluation[f"eval_{term}"] > 0 for term in terms)
+    assert sum(evaluation[f"eval_{term}"] for term in terms) == pytest.approx(evaluation["eval_loss"], rel=1e-4)
     model = CondenserForPreTraining.from_pretrained(output_dir)
     assert model.config.skip_from == 2
     assert model.config.cocondenser is True and model.config.sparse_prediction is False
@@ -169,9 +188,12 @@ def test_resuming_from_a_condenser_checkpoint_keeps_its_head(workspace: dict[str
 )
 def test_bad_arguments_exit_with_a_clear_error(workspace, capsys, flags, message):
     values = {name: str(path) for name, path in workspace.items()}
-    assert main([flag.format(**values) for flag in flags] + COMMON_FLAGS) == 1
-    error_lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
-    assert len(error_lines) == 1 and message in error_lines[0]
+    with pytest.raises(SystemExit) as stop:
+        main([flag.format(**values) for flag in flags] + COMMON_FLAGS)
+    assert stop.value.code == 1
+    err = capsys.readouterr().err
+    error_lines = [line for line in err.splitlines() if line.startswith("condenser-pretrain: error: ")]
+    assert len(error_lines) == 1 and message in error_lines[0] and "Traceback" not in err
 
 
 def _free_port() -> int:
@@ -191,6 +213,10 @@ def _run_two_process_cocondenser(workspace: dict[str, Path], launcher: list[str]
     assert result.returncode == 0, result.stderr[-3000:]
     history = json.loads((output_dir / "trainer_log_history.json").read_text())
     assert [entry["step"] for entry in history if "loss" in entry] == [1, 2]
+    # The loss terms are averaged over the processes as the loss is: they add up to it.
+    for entry in (entry for entry in history if "loss" in entry):
+        terms = entry["head_mlm_loss"] + entry["late_mlm_loss"] + entry["contrastive_loss"]
+        assert terms == pytest.approx(entry["loss"], rel=1e-4)
     # The saved checkpoint is the trained coCondenser: its backbone moved away from the BERT it started from.
     model = CondenserForPreTraining.from_pretrained(output_dir)
     assert model.config.cocondenser is True and model.config.skip_from == 2

@@ -60,6 +60,8 @@ TRAINING_ARGS_JSON_NAME = "training_args.json"
 # The masking collator's random state before the next training batch, saved in each checkpoint (one file per process
 # under data parallelism, as `Trainer` does for `rng_state.pth`).
 COLLATOR_RNG_STATE_NAME = "collator_rng_state"
+# The terms of `CondenserForPreTrainingOutput.loss`, logged next to `loss` (training) and `eval_loss` (evaluation).
+LOSS_TERMS = ("head_mlm_loss", "late_mlm_loss", "contrastive_loss")
 
 
 def _check_chunk_size(chunk_size: int | None) -> None:
@@ -160,6 +162,11 @@ class CondenserTrainer(Trainer):
     DDP and DeepSpeed apply), chunks before the last run under `accelerator.no_sync`, and DeepSpeed is told that
     those chunks are no accumulation boundary.
 
+    Training logs hold the terms of the loss next to `loss`: `head_mlm_loss`, `late_mlm_loss` (with `config.late_mlm`)
+    and `contrastive_loss` (coCondenser), averaged over the logging interval and scaled as `loss` is, so that they add
+    up to it; evaluations log them as `eval_head_mlm_loss`, ... next to `eval_loss`. They reach every logger and the
+    saved log history.
+
     Other models, and Condenser models, follow `Trainer.training_step` unchanged. DataParallel (several GPUs in one
     process without `torchrun`) is not supported for coCondenser; launch one process per GPU.
 
@@ -198,6 +205,12 @@ class CondenserTrainer(Trainer):
         _check_chunk_size(gradient_cache_chunk_size)
         self.gradient_cache_chunk_size = gradient_cache_chunk_size
         self._training_collator = self._evaluation_collator = None
+        # Loss terms: of the latest `compute_loss`, summed over the current logging interval, ready for the next
+        # training log, and the rows of the evaluation under way (see `_record_training_loss_terms`).
+        self._latest_loss_terms: dict[str, torch.Tensor] | None = None
+        self._training_loss_terms: dict[str, torch.Tensor] = {}
+        self._loss_terms_to_log: dict[str, float] = {}
+        self._evaluation_loss_rows: list[tuple[tuple[str, ...], torch.Tensor]] | None = None
         if isinstance(self.data_collator, (DataCollatorForCondenser, DataCollatorForCoCondenser)):
             self._training_collator = _TrainingCollator(self.data_collator)
             self._evaluation_collator = copy.deepcopy(self.data_collator)
@@ -253,7 +266,124 @@ class CondenserTrainer(Trainer):
         for callback in self._self_evaluating_callbacks():
             if callback.is_evaluation_without_its_metrics(logs):
                 logs.update(callback.compute(self.model))
+        if "loss" in logs and self._loss_terms_to_log:
+            # A training log: the loss's terms right after it.
+            entries = list(logs.items())
+            position = [key for key, _ in entries].index("loss") + 1
+            entries[position:position] = list(self._loss_terms_to_log.items())
+            self._loss_terms_to_log = {}
+            logs.clear()
+            logs.update(entries)
         super().log(logs, start_time)
+
+    @staticmethod
+    def _loss_terms_of(outputs: Any) -> dict[str, torch.Tensor]:
+        """The loss terms a model's output carries (none for a model without them)."""
+        if not isinstance(outputs, Mapping):
+            return {}
+        return {name: outputs[name].detach() for name in LOSS_TERMS if outputs.get(name) is not None}
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, torch.Tensor | Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        """`Trainer.compute_loss`; also keeps the loss terms of the output (head and late MLM, contrastive) and the
+        model's own total, for the logs."""
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        terms = self._loss_terms_of(outputs)
+        if terms and isinstance(outputs, Mapping) and outputs.get("loss") is not None:
+            terms["loss"] = outputs["loss"].detach()
+            self._latest_loss_terms = terms
+        return (loss, outputs) if return_outputs else loss
+
+    def _take_latest_loss_terms(self, reported_loss: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The terms of the latest `compute_loss`, scaled as `Trainer` scaled the loss it reports (`reported_loss`)."""
+        terms, self._latest_loss_terms = self._latest_loss_terms, None
+        if not terms:
+            return {}
+        total = terms.pop("loss").float().mean()
+        factor = torch.where(total != 0, reported_loss.detach().float().mean() / total, torch.zeros_like(total))
+        return {name: value.float().mean() * factor for name, value in terms.items()}
+
+    def _record_training_loss_terms(self, terms: dict[str, torch.Tensor], step_loss: torch.Tensor) -> None:
+        """Add a micro-batch's scaled loss terms to those of the logging interval. A non-finite loss adds the
+        interval's average instead, as `Trainer` does for `loss` with `logging_nan_inf_filter`."""
+        if not terms:
+            return
+        if self.args.logging_nan_inf_filter and not torch.isfinite(step_loss).all():
+            steps = 1 + self.state.global_step - self._globalstep_last_logged
+            for total in self._training_loss_terms.values():
+                total += total / steps
+            return
+        for name, value in terms.items():
+            total = self._training_loss_terms.get(name)
+            self._training_loss_terms[name] = value.detach() if total is None else total + value.detach()
+
+    def _maybe_log_save_evaluate(self, tr_loss: torch.Tensor, *args: Any, **kwargs: Any) -> None:
+        """`Trainer._maybe_log_save_evaluate`; when it logs, the loss terms of the interval are averaged per step and
+        over processes, as `loss` is, and `log` adds them next to it."""
+        if self.control.should_log and self.state.global_step > self._globalstep_last_logged:
+            steps = self.state.global_step - self._globalstep_last_logged
+            names = [name for name in LOSS_TERMS if name in self._training_loss_terms]
+            if names:
+                totals = torch.stack([self._training_loss_terms[name] for name in names]).to(tr_loss.device)
+                totals = self.accelerator.gather(totals.unsqueeze(0)).reshape(-1, len(names)).mean(dim=0)
+                self._loss_terms_to_log = {name: value / steps for name, value in zip(names, totals.tolist())}
+            self._training_loss_terms = {}
+        super()._maybe_log_save_evaluate(tr_loss, *args, **kwargs)
+
+    def prediction_step(
+        self,
+        model: nn.Module,
+        inputs: dict[str, torch.Tensor | Any],
+        prediction_loss_only: bool,
+        ignore_keys: list[str] | None = None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """`Trainer.prediction_step`; the batch's loss terms are gathered as `evaluation_loop` gathers its loss."""
+        self._latest_loss_terms = None
+        loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+        terms = self._take_latest_loss_terms(loss) if loss is not None else {}
+        if terms and self._evaluation_loss_rows is not None:
+            names = tuple(terms)
+            row = torch.stack([terms[name] for name in names]).to(loss.device)
+            # One row per example of a full batch, as `evaluation_loop` repeats each batch's loss.
+            rows = self.gather_function(row.unsqueeze(0).repeat(self.args.eval_batch_size, 1))
+            self._evaluation_loss_rows.append((names, rows.detach().cpu()))
+        return loss, logits, labels
+
+    def evaluation_loop(
+        self,
+        dataloader: torch.utils.data.DataLoader,
+        description: str,
+        prediction_loss_only: bool | None = None,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "eval",
+    ):
+        """`Trainer.evaluation_loop`, whose metrics also hold the loss terms (`eval_head_mlm_loss`, ...), averaged
+        as `eval_loss` is."""
+        self._evaluation_loss_rows = []
+        try:
+            output = super().evaluation_loop(
+                dataloader,
+                description,
+                prediction_loss_only=prediction_loss_only,
+                ignore_keys=ignore_keys,
+                metric_key_prefix=metric_key_prefix,
+            )
+        finally:
+            batches, self._evaluation_loss_rows = self._evaluation_loss_rows, None
+        if batches and all(names == batches[0][0] for names, _ in batches):
+            rows = torch.cat([rows for _, rows in batches])
+            for column, name in enumerate(batches[0][0]):
+                values = rows[:, column]
+                finite = torch.isfinite(values)
+                if self.args.logging_nan_inf_filter and finite.any():
+                    values = values[finite]
+                output.metrics[f"{metric_key_prefix}_{name}"] = values.mean().item()
+        return output
 
     def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any):
         """`Trainer.train`; when resuming, the collator's random state is restored first (see the class docstring)."""
@@ -326,7 +456,10 @@ class CondenserTrainer(Trainer):
                     f"(CondenserForPreTraining with `config.cocondenser=True`), not {type(unwrapped).__name__} with "
                     f"cocondenser={getattr(unwrapped.config, 'cocondenser', None)}."
                 )
-            return super().training_step(model, inputs, num_items_in_batch)
+            self._latest_loss_terms = None
+            step_loss = super().training_step(model, inputs, num_items_in_batch)
+            self._record_training_loss_terms(self._take_latest_loss_terms(step_loss), step_loss)
+            return step_loss
         if self.args.n_gpu > 1:
             raise ValueError(
                 "coCondenser does not support DataParallel (several GPUs in one process); launch one process per GPU "
@@ -365,8 +498,14 @@ class CondenserTrainer(Trainer):
                 forward_context=self.compute_loss_context_manager,
                 gather=gather,
             )
-            loss = self._scaled_loss(outputs, mlm_loss_scale, outputs.contrastive_loss, contrastive_loss_scale)
+            contrastive_loss = outputs.contrastive_loss
+            loss = self._scaled_loss(outputs, mlm_loss_scale, contrastive_loss, contrastive_loss_scale)
             del inputs
+        terms = {"head_mlm_loss": outputs.head_mlm_loss.detach().float() * mlm_loss_scale}
+        if outputs.late_mlm_loss is not None:
+            terms["late_mlm_loss"] = outputs.late_mlm_loss.detach().float() * mlm_loss_scale
+        terms["contrastive_loss"] = contrastive_loss.detach().float() * contrastive_loss_scale
+        self._record_training_loss_terms(terms, loss)
         return loss.detach()
 
     def _loss_scales(self, num_items_in_batch: torch.Tensor | int | None) -> tuple[float, float]:
