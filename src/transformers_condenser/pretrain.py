@@ -33,16 +33,21 @@ Examples (shell):
         --export_backbone_dir runs/xlmr-condenser-plain
 """
 
+import dataclasses
+import errno
 import json
 import logging
 import os
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoTokenizer, HfArgumentParser, set_seed
+from transformers import AutoTokenizer, HfArgumentParser, PretrainedConfig, TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
 from transformers.utils import logging as hf_logging
 
+from .cli_utils import DEBUG_ENV, DEBUG_FLAG, cli_entry_point
 from .configuration_condenser import CondenserConfig
 from .file_utils import atomic_update
 from .modeling_condenser import CondenserForPreTraining
@@ -57,10 +62,20 @@ with extra_imports("pretraining"):
 
 logger = hf_logging.get_logger(__name__)
 
+PROG = "condenser-pretrain"
+
+TRAINING_ARGUMENTS_GROUP = "transformers TrainingArguments"
+"""`--help` section of the `TrainingArguments` flags, listed after condenser-pretrain's own."""
+
+CONDENSER_TRAINING_GROUP = "Condenser training and outputs"
+"""`--help` section of the training flags condenser-pretrain adds to `TrainingArguments`."""
+
 
 @dataclass
 class ModelArguments:
     """Which model to pre-train and how its Condenser head is shaped."""
+
+    _argument_group_name = "model and Condenser head"
 
     model_name_or_path: str | None = field(
         default=None,
@@ -115,6 +130,8 @@ class ModelArguments:
 class DataArguments:
     """Where the prepared data is and how batches are made."""
 
+    _argument_group_name = "data"
+
     train_dir: str | None = field(
         default=None, metadata={"help": "Training dataset written by condenser-prepare (datasets save_to_disk)."}
     )
@@ -153,6 +170,8 @@ class DataArguments:
 class CondenserPretrainingArguments(CondenserTrainingArguments):
     """[`CondenserTrainingArguments`] (all of `TrainingArguments` plus the gradient cache) and what to write at the end."""
 
+    _argument_group_name = TRAINING_ARGUMENTS_GROUP
+
     export_bert_dir: str | None = field(
         default=None,
         metadata={
@@ -171,8 +190,21 @@ class CondenserPretrainingArguments(CondenserTrainingArguments):
     loss_curve: bool = field(default=True, metadata={"help": "Write loss_curve.png into --output_dir."})
 
 
-def _load_model(model_args: ModelArguments, tokenizer) -> CondenserForPreTraining:
-    """Warm-start, resume or build the pre-training model the arguments describe."""
+def _config_source(model_args: ModelArguments) -> str:
+    """The checkpoint or config the run's configuration is read from."""
+    if model_args.model_name_or_path is not None:
+        return model_args.model_name_or_path
+    if model_args.config_name is None:
+        raise ValueError(
+            "Pass --model_name_or_path (a BERT, RoBERTa, XLM-RoBERTa or Condenser checkpoint) or --config_name."
+        )
+    return model_args.config_name
+
+
+def _load_config(model_args: ModelArguments) -> CondenserConfig:
+    """The run's [`CondenserConfig`], read from the checkpoint's or `--config_name`'s config.json alone (no weights),
+    with the command line's head flags applied; a head the backbone cannot take is refused naming the flag."""
+    source = _config_source(model_args)
     overrides = {
         name: value
         for name in ("skip_from", "n_head_layers", "late_mlm", "sparse_prediction")
@@ -180,29 +212,45 @@ def _load_model(model_args: ModelArguments, tokenizer) -> CondenserForPreTrainin
     }
     # The dataset's mode follows the flag, so the flag decides, also for a checkpoint saved by the other mode.
     overrides["cocondenser"] = model_args.cocondenser
+    config_dict, _ = PretrainedConfig.get_config_dict(source)
+    layers = config_dict.get("num_hidden_layers")
+    skip_from = overrides.get("skip_from", config_dict.get("skip_from", CondenserConfig.skip_from))
+    if isinstance(layers, int) and layers >= 2 and not 1 <= skip_from <= layers - 1:
+        given = "" if "skip_from" in overrides else " (the default; the checkpoint sets none)"
+        raise ValueError(
+            f"--skip_from {skip_from}{given} is out of range for this {layers}-layer backbone: the Condenser head reads "
+            f"the output of an early layer, 1 to {layers - 1}. Pass --skip_from {max(1, layers // 2)} (the middle "
+            "layer, as the paper's 6 of 12) or another value in that range."
+        )
+    if "n_head_layers" in overrides and overrides["n_head_layers"] < 1:
+        raise ValueError(
+            f"--n_head_layers {overrides['n_head_layers']}: the Condenser head needs at least 1 layer; pass "
+            "--n_head_layers 2 (the paper's)."
+        )
+    config = CondenserConfig.from_pretrained(source, **overrides)
+    if model_args.model_name_or_path is None:
+        config._attn_implementation = model_args.attn_implementation
+    return config
+
+
+def _load_model(model_args: ModelArguments, config: CondenserConfig) -> CondenserForPreTraining:
+    """Warm-start, resume or build the pre-training model the arguments describe, with the checked `config`."""
     if model_args.model_name_or_path is not None:
-        config = CondenserConfig.from_pretrained(model_args.model_name_or_path, **overrides)
         return CondenserForPreTraining.from_pretrained(
             model_args.model_name_or_path, config=config, attn_implementation=model_args.attn_implementation
-        )
-    if model_args.config_name is None:
-        raise ValueError(
-            "Pass --model_name_or_path (a BERT, RoBERTa, XLM-RoBERTa or Condenser checkpoint) or --config_name."
-        )
-    config = CondenserConfig.from_pretrained(model_args.config_name, **overrides)
-    config._attn_implementation = model_args.attn_implementation
-    if config.vocab_size != len(tokenizer):
-        raise ValueError(
-            f"The config's vocab_size ({config.vocab_size}) differs from the tokenizer's ({len(tokenizer)}); "
-            "set vocab_size in the config to the tokenizer's size."
         )
     return CondenserForPreTraining(config)
 
 
 def _check_model_fits(
-    config: CondenserConfig, tokenizer, max_length: int, training_args: CondenserPretrainingArguments
+    config: CondenserConfig,
+    tokenizer,
+    max_length: int,
+    training_args: CondenserPretrainingArguments,
+    from_scratch: bool = False,
 ) -> None:
-    """Refuse, before training, a sequence length, tokenizer or export the model cannot take."""
+    """Refuse, before any weight is loaded, a sequence length, tokenizer or export the model cannot take
+    (`from_scratch`: the model is built from `--config_name`, whose vocabulary must be the tokenizer's)."""
     limit = config.max_sequence_length
     if max_length > limit:
         if config.backbone_type == "bert":
@@ -215,6 +263,11 @@ def _check_model_fits(
         raise ValueError(
             f"--max_length ({max_length}) exceeds the longest input the model's position embeddings cover: {limit} = "
             f"{reason}. Pass --max_length {limit} or less."
+        )
+    if from_scratch and config.vocab_size != len(tokenizer):
+        raise ValueError(
+            f"The config's vocab_size ({config.vocab_size}) differs from the tokenizer's ({len(tokenizer)}); "
+            "set vocab_size in the config to the tokenizer's size."
         )
     if len(tokenizer) > config.vocab_size:
         raise ValueError(
@@ -271,10 +324,53 @@ def _load_retrieval_data(data_args: DataArguments, training_args: CondenserPretr
     return load_beir_folder(data_args.retrieval_eval_dir, data_args.retrieval_eval_split)
 
 
+def _check_output_dir(output_dir: str) -> None:
+    """Create `--output_dir` if missing and write (then remove) a small file there: no permission or no space left
+    fails now, naming the folder, rather than at the first checkpoint hours into the run."""
+    folder = Path(output_dir).resolve()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor, probe = tempfile.mkstemp(prefix=".condenser-write-check-", dir=folder)
+        try:
+            os.write(descriptor, b"condenser-pretrain checks that --output_dir is writable\n")
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+            os.unlink(probe)
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            fix = "free space on that device or pass an --output_dir on another one"
+        elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            fix = "pass an --output_dir you can write to (or fix the folder's permissions)"
+        else:
+            fix = "pass another --output_dir"
+        reason = error.strerror or str(error)
+        raise OSError(error.errno, f"--output_dir {folder} is not writable ({reason}): {fix}.") from error
+
+
+def _check_prepared_data(
+    path: str | None, flag: str, mode: str, tokenizer, max_length: int, config: CondenserConfig
+) -> None:
+    """The preparation report of the dataset at `path` against the run: its mode, tokenizer, length and vocabulary."""
+    if path is None:
+        return
+    from .data import check_prepared_dataset
+
+    try:
+        check_prepared_dataset(path, tokenizer, mode=mode, max_length=max_length, vocab_size=config.vocab_size)
+    except ValueError as error:
+        raise ValueError(f"{flag}: {error}") from None
+
+
 def run_pretraining(
     model_args: ModelArguments, data_args: DataArguments, training_args: CondenserPretrainingArguments
 ) -> Path:
     """Pre-train as the arguments say, save the final checkpoint (head included) and the end-of-run extras.
+
+    Everything that can be checked before the model's weights are loaded is checked first, so that a wrong
+    combination fails in seconds: the flags, the configuration (`--skip_from`, `--max_length` against the position
+    embeddings), the tokenizer against the model's vocabulary, each prepared dataset against the run (mode, tokenizer,
+    `--max_length`, token ids within the vocabulary) and that `--output_dir` is writable.
 
     Returns:
         `Path`: the output directory.
@@ -286,20 +382,40 @@ def run_pretraining(
     if training_args.gradient_cache_chunk_size is not None and not model_args.cocondenser:
         raise ValueError("--gradient_cache_chunk_size only applies to coCondenser pre-training (--cocondenser).")
     mode = "cocondenser" if model_args.cocondenser else "condenser"
+    tokenizer_source = model_args.tokenizer_name or model_args.model_name_or_path
+    if tokenizer_source is None and model_args.config_name is not None:
+        raise ValueError("Pass --tokenizer_name when building the model from --config_name.")
     set_seed(training_args.seed)
     # Our datasets hold `input_ids` or `spans`, which the collators turn into model inputs: keep them.
     training_args.remove_unused_columns = False
 
-    # Data first: a wrong dataset fails in a second, before any model is loaded.
+    # Everything that can be checked is checked before any model is loaded: a wrong combination fails in seconds.
+    config = _load_config(model_args)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+    from_scratch = model_args.model_name_or_path is None
+    _check_model_fits(config, tokenizer, data_args.max_length, training_args, from_scratch=from_scratch)
+    _check_prepared_data(data_args.train_dir, "--train_dir", mode, tokenizer, data_args.max_length, config)
+    _check_prepared_data(data_args.eval_dir, "--eval_dir", mode, tokenizer, data_args.max_length, config)
     train_dataset = _load_dataset(data_args.train_dir, mode)
     eval_dataset = _load_dataset(data_args.eval_dir, mode)
     retrieval_data = _load_retrieval_data(data_args, training_args)
-    tokenizer_source = model_args.tokenizer_name or model_args.model_name_or_path
-    if tokenizer_source is None:
-        raise ValueError("Pass --tokenizer_name when building the model from --config_name.")
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
-    model = _load_model(model_args, tokenizer)
-    _check_model_fits(model.config, tokenizer, data_args.max_length, training_args)
+    settings = None
+    if retrieval_data is not None:
+        from .beir_evaluation import EvaluationSettings, check_lengths
+
+        limit = config.max_sequence_length
+        query_length, passage_length = data_args.retrieval_query_max_length, data_args.retrieval_passage_max_length
+        settings = EvaluationSettings(
+            split=data_args.retrieval_eval_split,
+            query_max_length=min(32, limit) if query_length is None else query_length,
+            passage_max_length=min(128, limit) if passage_length is None else passage_length,
+            batch_size=training_args.per_device_eval_batch_size,
+        )
+        check_lengths(settings, config)
+    if training_args.should_save:
+        _check_output_dir(training_args.output_dir)
+
+    model = _load_model(model_args, config)
     collator_class = DataCollatorForCoCondenser if model_args.cocondenser else DataCollatorForCondenser
     collator = collator_class(
         tokenizer,
@@ -310,17 +426,8 @@ def run_pretraining(
     )
     callbacks = []
     if retrieval_data is not None:
-        from .beir_evaluation import EvaluationSettings, RetrievalEvaluationCallback, check_lengths
+        from .beir_evaluation import RetrievalEvaluationCallback
 
-        limit = model.config.max_sequence_length
-        query_length, passage_length = data_args.retrieval_query_max_length, data_args.retrieval_passage_max_length
-        settings = EvaluationSettings(
-            split=data_args.retrieval_eval_split,
-            query_max_length=min(32, limit) if query_length is None else query_length,
-            passage_max_length=min(128, limit) if passage_length is None else passage_length,
-            batch_size=training_args.per_device_eval_batch_size,
-        )
-        check_lengths(settings, model.config)
         callbacks.append(RetrievalEvaluationCallback(retrieval_data, tokenizer, settings))
     trainer = CondenserTrainer(
         model=model,
@@ -346,11 +453,11 @@ def run_pretraining(
     if is_main_process and training_args.export_bert_dir:
         from .conversion import export_to_bert
 
-        logger.warning(f"Plain BERT export: {export_to_bert(output_dir, training_args.export_bert_dir)}")
+        logger.info(f"Plain BERT export: {export_to_bert(output_dir, training_args.export_bert_dir)}")
     if is_main_process and training_args.export_backbone_dir:
         from .conversion import export_backbone
 
-        logger.warning(f"Plain backbone export: {export_backbone(output_dir, training_args.export_backbone_dir)}")
+        logger.info(f"Plain backbone export: {export_backbone(output_dir, training_args.export_backbone_dir)}")
     return output_dir
 
 
@@ -364,7 +471,7 @@ def _write_extras(
         from .evaluation import plot_loss_curves
 
         plot_loss_curves(trainer.state.log_history, folder / "loss_curve.png", title="Pre-training loss")
-        logger.warning(f"Loss curve: {output_dir / 'loss_curve.png'}")
+        logger.info(f"Loss curve: {output_dir / 'loss_curve.png'}")
     if training_args.model_card:
         from .model_card import write_model_card
 
@@ -377,20 +484,85 @@ def _write_extras(
         )
 
 
+def build_parser() -> HfArgumentParser:
+    """The `condenser-pretrain` parser: our flags first, grouped (model and head, data, Condenser training and
+    outputs), then every `TrainingArguments` flag."""
+    parser = HfArgumentParser(
+        (ModelArguments, DataArguments, CondenserPretrainingArguments),
+        prog=PROG,
+        usage="%(prog)s --train_dir DIR --output_dir DIR (--model_name_or_path PATH | --config_name PATH "
+        "--tokenizer_name PATH) [FLAG VALUE ...]\n       %(prog)s ARGUMENTS.json",
+        description="Condenser and coCondenser pre-training on a dataset written by condenser-prepare. "
+        f"Errors end with one line and exit status 1; {DEBUG_FLAG} (or {DEBUG_ENV}=1) shows the full traceback "
+        "instead. Ctrl-C stops the run and prints the --resume_from_checkpoint flag that continues it. A single "
+        "argument ending in .json is read as a file of all the arguments.",
+    )
+    # `HfArgumentParser` puts the `TrainingArguments` subclass's own fields among the ~300 inherited ones: move them
+    # into a group of their own, listed before the inherited flags.
+    inherited = {field.name for field in dataclasses.fields(TrainingArguments)}
+    own = {field.name for field in dataclasses.fields(CondenserPretrainingArguments)} - inherited
+    groups = {group.title: group for group in parser._action_groups}
+    training_group = groups.get(TRAINING_ARGUMENTS_GROUP)
+    if training_group is not None:
+        training_group.description = (
+            "Every transformers TrainingArguments flag is accepted (bf16/fp16, gradient accumulation and "
+            "checkpointing, saving, logging, evaluation, report_to, DeepSpeed/FSDP ...), as documented at "
+            "https://huggingface.co/docs/transformers/main_classes/trainer#transformers.TrainingArguments. Note that "
+            f"{DEBUG_FLAG} is condenser-pretrain's (full tracebacks), not TrainingArguments' debug option."
+        )
+        condenser_group = parser.add_argument_group(CONDENSER_TRAINING_GROUP)
+        for action in list(training_group._group_actions):
+            if action.dest in own:
+                training_group._group_actions.remove(action)
+                condenser_group._group_actions.append(action)
+        # Listed before the inherited flags.
+        parser._action_groups.remove(condenser_group)
+        parser._action_groups.insert(parser._action_groups.index(training_group), condenser_group)
+    return parser
+
+
+_interrupted_run: dict[str, str | None] = {"output_dir": None}
+
+
+def _resume_hint() -> str | None:
+    """After Ctrl-C: the flag that resumes the run from its last checkpoint, or that none was saved yet."""
+    output_dir = _interrupted_run["output_dir"]
+    if output_dir is None:
+        return None
+    last = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+    if last is None:
+        return (
+            f"No checkpoint was saved yet under {output_dir}: running the same command again starts over "
+            "(--save_steps N sets how often checkpoints are written)."
+        )
+    return f"Resume with the same command plus --resume_from_checkpoint {last}"
+
+
+def _flags_given(argv: list[str]) -> set[str]:
+    """The `--name` flags on a command line (`--name value` and `--name=value`)."""
+    return {argument[2:].split("=", 1)[0] for argument in argv if argument.startswith("--")}
+
+
+@cli_entry_point(PROG, interrupt_hint=_resume_hint)
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point of `condenser-pretrain` (also `python -m transformers_condenser.pretrain`)."""
-    parser = HfArgumentParser((ModelArguments, DataArguments, CondenserPretrainingArguments))
+    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) == 1 and argv[0].endswith(".json"):
-        model_args, data_args, training_args = parser.parse_json_file(os.path.abspath(argv[0]))
+        path = os.path.abspath(argv[0])
+        model_args, data_args, training_args = parser.parse_json_file(path)
+        given = set(json.loads(Path(path).read_text()))
     else:
         model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+        given = _flags_given(argv)
+    # Our own lines (loss curve, exports) are informational: shown by default, transformers' stay at WARNING.
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING)
-    try:
-        output_dir = run_pretraining(model_args, data_args, training_args)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    logging.getLogger(__package__).setLevel(logging.INFO)
+    if not {"dataloader_pin_memory", "no_dataloader_pin_memory"} & given and training_args.device.type == "cpu":
+        # Pinned memory only speeds up copies to an accelerator; on a CPU run torch warns about it at every epoch.
+        training_args.dataloader_pin_memory = False
+    _interrupted_run["output_dir"] = str(Path(training_args.output_dir).resolve())
+    output_dir = run_pretraining(model_args, data_args, training_args)
     print(f"saved the pre-trained model (backbone, MLM head and Condenser head) to {output_dir}")
     return 0
 
