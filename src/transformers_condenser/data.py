@@ -22,6 +22,7 @@ mode writes one row per document with its blocks as `spans`. Ids are stored with
 
 import argparse
 import dataclasses
+import errno
 import hashlib
 import json
 import os
@@ -40,6 +41,7 @@ import numpy as np
 from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging
 
+from .cli_utils import cli_entry_point
 from .file_utils import atomic_directory
 from .utils_import import extra_imports
 
@@ -79,6 +81,8 @@ _ENCODED_FEATURES = Features(
         "num_short_blocks": Value("int32"),
         "num_split_sentences": Value("int32"),
         "max_token_id": Value("int64"),
+        "long_document": Value("int8"),
+        "bad_record": Value("string"),
     }
 )
 
@@ -151,6 +155,15 @@ class PreparationReport:
             lines.append(
                 f"skipped {self.documents_skipped} documents that {reason} ({self.empty_documents} of them empty)"
             )
+        if self.long_documents:
+            lines.append(f"{self.long_documents} documents are longer than {LONG_DOCUMENT_CHARACTERS:,} characters")
+        if self.bad_records_skipped:
+            shown = len(self.bad_record_examples)
+            lines.append(
+                f"skipped {self.bad_records_skipped} bad records that could not be read"
+                + (f"; the first {shown}:" if shown < self.bad_records_skipped else ":")
+            )
+            lines.extend(f"  {example}" for example in self.bad_record_examples)
         return "\n".join(lines)
 
 
@@ -394,8 +407,12 @@ class _DocumentEncoder:
         texts = []
         for text in batch[self.text_column]:
             if text is not None and not isinstance(text, str):
-                raise TypeError(f"column {self.text_column!r} must hold strings, found {type(text).__name__}")
+                raise TypeError(
+                    f"column {self.text_column!r} must hold strings, found {type(text).__name__}; pass the column "
+                    "of the documents' text as text_column (--text_column)"
+                )
             texts.append(text or "")
+        bad_records = batch.get(BAD_RECORD_COLUMN) or [None] * len(texts)
         encodings = self.tokenizer(
             texts,
             add_special_tokens=False,
@@ -405,7 +422,7 @@ class _DocumentEncoder:
             verbose=False,
         )
         out = {name: [] for name in _ENCODED_FEATURES}
-        for text, ids, offsets in zip(texts, encodings["input_ids"], encodings["offset_mapping"]):
+        for text, ids, offsets, bad in zip(texts, encodings["input_ids"], encodings["offset_mapping"], bad_records):
             sentences: list[list[int]] = []
             if ids:
                 starts = np.asarray(sentence_starts(text, self.language))
@@ -422,6 +439,8 @@ class _DocumentEncoder:
             out["num_short_blocks"].append(short_blocks)
             out["num_split_sentences"].append(splits)
             out["max_token_id"].append(max(ids) if ids else -1)
+            out["long_document"].append(int(len(text) > LONG_DOCUMENT_CHARACTERS))
+            out["bad_record"].append(bad)
         return out
 
 
@@ -434,50 +453,177 @@ def _encode_stream(shards: list[IterableDataset], encoder: _DocumentEncoder, bat
                 yield {name: values[row] for name, values in encoded.items()}
 
 
-def _read_files(files: list[str], text_column: str, document_separator: str) -> Iterator[dict[str, str]]:
-    """Yield `{text_column: document}` from text and JSON Lines files, one line at a time (see [`prepare_dataset`])."""
+BAD_RECORD_COLUMN = "_condenser_bad_record"
+"""Column of the read documents that holds `"file, line N: reason"` for a record that could not be read (else null)."""
+
+LONG_DOCUMENT_CHARACTERS = 100_000
+"""Documents longer than this (in characters) are counted in the report, and warned about with their location."""
+
+MAX_BAD_RECORD_EXAMPLES = 10
+"""Skipped bad records whose location and reason go into the report (all are counted)."""
+
+_MAX_LONG_WARNINGS = 10
+_SKIP_HINT = "fix the record, or pass --skip_bad_records to skip and count bad records"
+
+
+class _CorpusError(ValueError):
+    """A record of the corpus that cannot be read; the message names the file, the line and the fix."""
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {bool: "boolean", int: "number", float: "number", list: "array", dict: "object", type(None): "null"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _undecodable(raw: bytes, line_number: int, offset: int, error: UnicodeDecodeError) -> str:
+    """Why a line is not UTF-8, with a hint for the usual culprits (a compressed file, UTF-16, Latin-1)."""
+    if line_number == 1 and raw.startswith(b"\x1f\x8b"):
+        return "the file is gzip-compressed, not text; decompress it first (gunzip)"
+    if line_number == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "the file is UTF-16, not UTF-8; convert it first (iconv -f UTF-16 -t UTF-8)"
+    bad = raw[error.start : error.start + 4]
+    return (
+        f"bytes that are not UTF-8 at byte offset {offset + error.start} of the file (column {error.start + 1} of "
+        f"the line: {bad!r}); convert the file to UTF-8 (e.g. iconv -f LATIN1 -t UTF-8)"
+    )
+
+
+def _lines(file: str) -> Iterator[tuple[int, str | None, str | None]]:
+    """Yield `(line_number, text, None)` for each line of `file`, or `(line_number, None, reason)` for a line that
+    is not UTF-8. A UTF-8 byte order mark is dropped, `\\r\\n` line ends read as `\\n`."""
+    with open(file, "rb") as handle:
+        offset = 0
+        for line_number, raw in enumerate(handle, 1):
+            start, offset = offset, offset + len(raw)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                yield line_number, None, _undecodable(raw, line_number, start, error)
+                if line_number == 1 and raw.startswith((b"\x1f\x8b", b"\xff\xfe", b"\xfe\xff")):
+                    return  # the whole file is unreadable: one bad record, not one per line
+                continue
+            yield line_number, text.lstrip("\ufeff").rstrip("\r\n"), None
+
+
+def _json_record(file: str, line: str, line_number: int, text_column: str) -> tuple[str | None, str | None]:
+    """`(document, None)` for a good JSON Lines record (null reads as an empty document), `(None, reason)` else."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        reason = f"not valid JSON ({error.msg}, column {error.colno}: a truncated or malformed line?)"
+        if line_number == 1 and line.lstrip().startswith("["):
+            reason += (
+                "; the file looks like one JSON array, but condenser-prepare reads JSON Lines, one object per line "
+                f"(convert it with: jq -c '.[]' {file} > {Path(file).with_suffix('.jsonl')})"
+            )
+        return None, reason
+    if not isinstance(record, dict):
+        return None, f"expected a JSON object with a {text_column!r} field, found a JSON {_json_kind(record)}"
+    if text_column not in record:
+        strings = [key for key, value in record.items() if isinstance(value, str)]
+        fields = ", ".join(repr(key) for key in record) or "no field at all"
+        hint = f"pass --text_column {strings[0]}" if len(strings) == 1 else "pass --text_column FIELD"
+        return None, f"no {text_column!r} field (this line has {fields}); {hint} to read another field"
+    value = record[text_column]
+    if value is not None and not isinstance(value, str):
+        return None, f"field {text_column!r} holds a JSON {_json_kind(value)}, not a string"
+    return value or "", None
+
+
+def _read_files(
+    files: list[str], text_column: str, document_separator: str, skip_bad_records: bool = False
+) -> Iterator[dict[str, str | None]]:
+    """Yield `{text_column: document, BAD_RECORD_COLUMN: None}` from text and JSON Lines files, one line at a time
+    (see [`prepare_dataset`]). A record that cannot be read raises `_CorpusError` naming the file and the line, or,
+    with `skip_bad_records`, is yielded as `{text_column: None, BAD_RECORD_COLUMN: "file, line N: reason"}`."""
+    long_warnings = 0
+
+    def emit(file: str, first: int, last: int, document: str | None, reason: str | None) -> dict[str, str | None]:
+        nonlocal long_warnings
+        where = f"{file}, line {first}" if first == last else f"{file}, lines {first}-{last}"
+        if reason is not None:
+            if not skip_bad_records:
+                raise _CorpusError(f"{where}: {reason}; {_SKIP_HINT}")
+            return {text_column: None, BAD_RECORD_COLUMN: f"{where}: {reason}"}
+        if len(document) > LONG_DOCUMENT_CHARACTERS and long_warnings < _MAX_LONG_WARNINGS:
+            long_warnings += 1
+            logger.warning(
+                f"{where}: a document of {len(document):,} characters (more than {LONG_DOCUMENT_CHARACTERS:,}); "
+                "are the documents separated as --document_separator expects? It is prepared all the same"
+                + (" (further long documents are only counted)" if long_warnings == _MAX_LONG_WARNINGS else "")
+            )
+        return {text_column: document, BAD_RECORD_COLUMN: None}
+
     for file in files:
-        with open(file, encoding="utf-8") as handle:
-            if file.endswith(JSON_SUFFIXES):
-                for line_number, line in enumerate(handle, 1):
-                    if not line.strip():
-                        continue
-                    record = json.loads(line)
-                    if not isinstance(record, dict) or text_column not in record:
-                        raise ValueError(f"{file}:{line_number}: expected a JSON object with a {text_column!r} field")
-                    yield {text_column: record[text_column]}
-            elif document_separator == "line":
-                for line in handle:
-                    if line.strip():
-                        yield {text_column: line.strip()}
-            else:
-                paragraph: list[str] = []
-                for line in handle:
-                    if line.strip():
-                        paragraph.append(line.strip())
-                    elif paragraph:
-                        yield {text_column: " ".join(paragraph)}
-                        paragraph = []
-                if paragraph:
-                    yield {text_column: " ".join(paragraph)}
+        if file.lower().endswith(JSON_SUFFIXES):
+            for line_number, line, reason in _lines(file):
+                if line is not None and not line.strip():
+                    continue
+                document = None
+                if reason is None:
+                    document, reason = _json_record(file, line, line_number, text_column)
+                yield emit(file, line_number, line_number, document, reason)
+        elif document_separator == "line":
+            for line_number, line, reason in _lines(file):
+                if reason is not None or line.strip():
+                    yield emit(file, line_number, line_number, None if reason else line.strip(), reason)
+        else:
+            paragraph: list[str] = []
+            first: int | None = None  # first line of the current paragraph
+            bad: tuple[int, str] | None = None  # its first unreadable line, and why
+            for line_number, line, reason in _lines(file):
+                if reason is None and not line.strip():
+                    if first is not None:
+                        yield emit(*_paragraph(file, first, line_number - 1, paragraph, bad))
+                    paragraph, first, bad = [], None, None
+                    continue
+                first = line_number if first is None else first
+                if reason is None:
+                    paragraph.append(line.strip())
+                elif not skip_bad_records:
+                    emit(file, line_number, line_number, None, reason)  # raises
+                else:
+                    bad = bad or (line_number, reason)
+            if first is not None:
+                yield emit(*_paragraph(file, first, line_number, paragraph, bad))
+
+
+def _paragraph(
+    file: str, first: int, last: int, lines: list[str], bad: tuple[int, str] | None
+) -> tuple[str, int, int, str | None, str | None]:
+    """The arguments of `emit` for a paragraph: the whole paragraph is a bad record when one of its lines is."""
+    if bad is not None:
+        return file, bad[0], bad[0], None, bad[1]
+    return file, first, last, " ".join(lines), None
 
 
 def _list_input_files(path: Path) -> list[str]:
+    """The input files of `path` (itself when it is a file); warn about the files of a folder that are skipped."""
     if not path.exists():
         raise FileNotFoundError(f"input {path} does not exist")
     if path.is_file():
         return [str(path)]
-    files = sorted(
-        str(file)
-        for file in path.rglob("*")
-        if file.is_file()
-        and file.suffix.lower() in TEXT_SUFFIXES + JSON_SUFFIXES
-        and not any(part.startswith(".") for part in file.relative_to(path).parts)
-    )
+    files, skipped = [], []
+    for file in sorted(path.rglob("*")):
+        if not file.is_file() or any(part.startswith(".") for part in file.relative_to(path).parts):
+            continue
+        (files if file.suffix.lower() in TEXT_SUFFIXES + JSON_SUFFIXES else skipped).append(str(file))
     if not files:
         raise FileNotFoundError(
             f"no input files under {path}: expected {', '.join(TEXT_SUFFIXES + JSON_SUFFIXES)} files or a dataset "
             "saved with save_to_disk"
+            + (
+                f" (found only {', '.join(Path(f).name for f in skipped[:5])}{', ...' if len(skipped) > 5 else ''})"
+                if skipped
+                else ""
+            )  # fmt: skip
+        )
+    if skipped:
+        shown = ", ".join(str(Path(file).relative_to(path)) for file in skipped[:10])
+        logger.warning(
+            f"reading the {len(files)} {'/'.join(TEXT_SUFFIXES + JSON_SUFFIXES)} files under {path} and skipping "
+            f"{len(skipped)} other files: {shown}{', ...' if len(skipped) > 10 else ''} (decompress compressed files; "
+            "convert other formats to JSON Lines or text)"
         )
     return files
 
@@ -491,7 +637,13 @@ def _pick_split(dataset_dict: DatasetDict | IterableDatasetDict) -> Dataset | It
 
 
 def _load_documents(
-    source: Any, text_column: str, document_separator: str, streaming: bool, num_proc: int | None, cache_dir: str
+    source: Any,
+    text_column: str,
+    document_separator: str,
+    streaming: bool,
+    num_proc: int | None,
+    cache_dir: str,
+    skip_bad_records: bool = False,
 ) -> Dataset | IterableDataset:
     """Return the documents of `source` as a dataset with (at least) the column `text_column`."""
     if isinstance(source, (str, os.PathLike)):
@@ -500,8 +652,13 @@ def _load_documents(
             source = load_from_disk(str(path))
         else:
             files = _list_input_files(path)
-            gen_kwargs = {"files": files, "text_column": text_column, "document_separator": document_separator}
-            features = Features({text_column: Value("string")})
+            gen_kwargs = {
+                "files": files,
+                "text_column": text_column,
+                "document_separator": document_separator,
+                "skip_bad_records": skip_bad_records,
+            }
+            features = Features({text_column: Value("string"), BAD_RECORD_COLUMN: Value("string")})
             if streaming:
                 return IterableDataset.from_generator(_read_files, features=features, gen_kwargs=gen_kwargs)
             return _from_generator(
@@ -521,6 +678,12 @@ def _load_documents(
         )
     if source.column_names is not None and text_column not in source.column_names:
         raise ValueError(f"the dataset has no {text_column!r} column (it has {source.column_names}); set text_column")
+    feature = (source.features or {}).get(text_column)
+    if isinstance(feature, Value) and feature.dtype not in ("string", "large_string", "null"):
+        raise TypeError(
+            f"the dataset's column {text_column!r} holds {feature.dtype}, not text; pass the column of the documents' "
+            "text as text_column"
+        )
     return source
 
 
@@ -539,6 +702,7 @@ def prepare_dataset(
     streaming: bool = False,
     seed: int = 42,
     batch_size: int = 256,
+    skip_bad_records: bool = False,
 ) -> PreparationReport:
     """Tokenize a corpus into Condenser blocks or coCondenser spans and save it with `save_to_disk`, atomically.
 
@@ -571,6 +735,17 @@ def prepare_dataset(
       documents with fewer than 2 spans are skipped, counted in the report and logged as a warning;
     - `preparation_report.json`: the returned [`PreparationReport`].
 
+    `output_dir` must be new, empty, or a dataset prepared earlier (which is replaced); a folder holding other files,
+    the input, or a folder inside the input is refused before anything is read.
+
+    Bad records (files only; see the docs page on bad data): a line that is not UTF-8 (named with its byte offset),
+    a JSON line that is malformed or truncated, not an object, lacks `text_column` (the message lists the fields the
+    line has) or holds a non-string there, stops the run with a `ValueError` naming the file and the line; with
+    `skip_bad_records=True` such records are skipped and counted instead (for a text file, the paragraph or line that
+    holds the bad line), the first few named in the report. A UTF-8 byte order mark and `\r\n` line ends are read
+    as plain text; a JSON `null` and blank text make empty documents, counted in the report; a document of more than
+    100,000 characters is warned about with its location and prepared all the same.
+
     Args:
         source: The corpus, as above.
         tokenizer ([`PreTrainedTokenizerBase`]): A fast tokenizer; the collators must later use the same one.
@@ -590,6 +765,8 @@ def prepare_dataset(
             files on disk next to `output_dir` and are removed at the end.
         seed (`int`, *optional*, defaults to 42): Seed of the short-block draws.
         batch_size (`int`, *optional*, defaults to 256): Documents tokenized per batch.
+        skip_bad_records (`bool`, *optional*, defaults to `False`): Skip and count records that cannot be read
+            instead of stopping at the first.
 
     Returns:
         [`PreparationReport`]: counts of what was read, written and skipped.
@@ -597,7 +774,10 @@ def prepare_dataset(
     Raises:
         `FileNotFoundError` (an `OSError`): `source` does not exist or holds no input file.
         `ValueError`: bad `mode`, `max_length`, `short_block_probability` or `document_separator`, a missing
-            `text_column`, a slow tokenizer, or a corpus that gives no row.
+            `text_column`, a slow tokenizer, a bad record (see above), an output folder that holds other files, or
+            a corpus that gives no row.
+        `OSError`: no space left on the device or no permission to write `output_dir` (the message names the
+            folder and the fix; a previous output is left intact).
 
     Example:
 
@@ -618,6 +798,47 @@ def prepare_dataset(
     True
     ```
     """
+    report = _prepare_dataset(
+        source,
+        tokenizer,
+        output_dir,
+        mode=mode,
+        max_length=max_length,
+        short_block_probability=short_block_probability,
+        text_column=text_column,
+        document_separator=document_separator,
+        language=language,
+        num_proc=num_proc,
+        streaming=streaming,
+        seed=seed,
+        batch_size=batch_size,
+        skip_bad_records=skip_bad_records,
+    )
+    if report.documents_skipped or report.bad_records_skipped or report.long_documents:
+        logger.warning(report.summary())
+    else:
+        logger.info(report.summary())
+    return report
+
+
+def _prepare_dataset(
+    source: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    output_dir: str | os.PathLike,
+    *,
+    mode: str,
+    max_length: int,
+    short_block_probability: float,
+    text_column: str,
+    document_separator: str,
+    language: str,
+    num_proc: int | None,
+    streaming: bool,
+    seed: int,
+    batch_size: int,
+    skip_bad_records: bool,
+) -> PreparationReport:
+    """[`prepare_dataset`] without its closing log line (`condenser-prepare` prints the summary itself)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if document_separator not in DOCUMENT_SEPARATORS:
@@ -637,100 +858,233 @@ def prepare_dataset(
             f"max_length must be an integer larger than the tokenizer's {num_special} special tokens, got {max_length!r}"
         )
 
-    output_dir = Path(output_dir).resolve()
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    cache_dir = tempfile.mkdtemp(prefix=f".{output_dir.name}.cache-", dir=output_dir.parent)
+    output_dir = _check_output_dir(Path(output_dir).resolve(), source)
     try:
-        documents = _load_documents(source, text_column, document_separator, streaming, num_proc, cache_dir)
-        encoder = _DocumentEncoder(tokenizer, text_column, block_length, short_block_probability, seed, language)
-        if isinstance(documents, Dataset) and not streaming:
-            encoded = documents.map(
-                encoder,
-                batched=True,
-                batch_size=batch_size,
-                num_proc=num_proc if num_proc and num_proc > 1 and len(documents) > 1 else None,
-                remove_columns=documents.column_names,
-                features=_ENCODED_FEATURES,
-                cache_file_name=os.path.join(cache_dir, "documents.arrow"),
-                new_fingerprint=uuid.uuid4().hex,
-                desc="Splitting, tokenizing and packing",
+        output_dir.parent.mkdir(parents=True, exist_ok=True)
+        cache_dir = tempfile.mkdtemp(prefix=f".{output_dir.name}.cache-", dir=output_dir.parent)
+    except OSError as error:
+        raise _write_error(error, output_dir) from None
+    try:
+        try:
+            documents = _load_documents(
+                source, text_column, document_separator, streaming, num_proc, cache_dir, skip_bad_records
             )
-        else:
-            if isinstance(documents, Dataset):
-                documents = documents.to_iterable_dataset(num_shards=max(1, num_proc or 1))
-            documents = documents.select_columns([text_column])
-            shards = [documents.shard(num_shards=documents.num_shards, index=i) for i in range(documents.num_shards)]
-            processes = min(num_proc or 1, len(shards))
-            encoded = _from_generator(
-                _encode_stream,
-                features=_ENCODED_FEATURES,
-                gen_kwargs={"shards": shards, "encoder": encoder, "batch_size": batch_size},
-                num_proc=processes if processes > 1 else None,
-                cache_dir=cache_dir,
-                fingerprint=uuid.uuid4().hex,
-            )
-
-        documents_read = len(encoded)
-        empty_documents = documents_read - _column_count_nonzero(encoded, "num_blocks")
-        minimum_blocks = 1 if mode == "condenser" else 2
-        kept = encoded.filter(
-            lambda counts: [count >= minimum_blocks for count in counts],
-            input_columns="num_blocks",
-            batched=True,
-            num_proc=num_proc if num_proc and num_proc > 1 and len(encoded) > 1 else None,
-            cache_file_name=os.path.join(cache_dir, "kept.arrow"),
-            new_fingerprint=uuid.uuid4().hex,
-            desc="Dropping documents without enough blocks",
-        )
-        if len(kept) == 0:
-            raise ValueError(
-                f"empty corpus: {documents_read} documents read ({empty_documents} empty), none gave "
-                f"{'a block' if mode == 'condenser' else 'the 2 spans coCondenser needs'}"
-            )
-        if mode == "condenser":
-            output = kept.map(
-                _flatten_blocks,
-                batched=True,
-                num_proc=num_proc if num_proc and num_proc > 1 and len(kept) > 1 else None,
-                remove_columns=kept.column_names,
-                features=Features({"input_ids": List(Value("int32"))}),
-                cache_file_name=os.path.join(cache_dir, "blocks.arrow"),
-                new_fingerprint=uuid.uuid4().hex,
-                desc="Writing one row per block",
-            )
-        else:
-            output = kept.select_columns(["blocks"]).rename_column("blocks", "spans")
-
-        report = PreparationReport(
-            output_dir=str(output_dir),
-            mode=mode,
-            max_length=max_length,
-            block_length=block_length,
-            documents_read=documents_read,
-            empty_documents=empty_documents,
-            documents_skipped=documents_read - len(kept),
-            documents_written=len(kept),
-            blocks_written=_column_sum(kept, "num_blocks"),
-            short_blocks=_column_sum(kept, "num_short_blocks"),
-            split_sentences=_column_sum(kept, "num_split_sentences"),
-            tokens_written=_column_sum(kept, "num_tokens"),
-            num_rows=len(output),
-            tokenizer_name_or_path=str(tokenizer.name_or_path),
-            tokenizer_fingerprint=_tokenizer_fingerprint(tokenizer),
-            vocab_size=len(tokenizer),
-            max_token_id=_column_max(kept, "max_token_id"),
-        )
-        with atomic_directory(output_dir) as staging:
-            output.save_to_disk(str(staging))
-            (staging / REPORT_FILE).write_text(json.dumps(dataclasses.asdict(report), indent=2) + "\n")
+            output, report = _encode_and_count(
+                documents, tokenizer, output_dir, mode, max_length, block_length, short_block_probability,
+                text_column, seed, language, num_proc, streaming, batch_size, cache_dir,
+            )  # fmt: skip
+        except Exception as error:
+            converted = _reading_error(error, source, text_column, document_separator, output_dir)
+            if converted is error:
+                raise
+            raise converted from None
+        try:
+            with atomic_directory(output_dir) as staging:
+                output.save_to_disk(str(staging))
+                (staging / REPORT_FILE).write_text(json.dumps(dataclasses.asdict(report), indent=2) + "\n")
+        except OSError as error:
+            raise _write_error(error, output_dir) from None
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
-
-    if report.documents_skipped:
-        reason = "had no text" if mode == "condenser" else "had fewer than 2 spans"
-        logger.warning(f"skipped {report.documents_skipped} of {documents_read} documents that {reason}")
-    logger.info(report.summary())
     return report
+
+
+def _encode_and_count(
+    documents: Dataset | IterableDataset,
+    tokenizer: PreTrainedTokenizerBase,
+    output_dir: Path,
+    mode: str,
+    max_length: int,
+    block_length: int,
+    short_block_probability: float,
+    text_column: str,
+    seed: int,
+    language: str,
+    num_proc: int | None,
+    streaming: bool,
+    batch_size: int,
+    cache_dir: str,
+) -> tuple[Dataset, PreparationReport]:
+    """Encode the documents, drop those without enough blocks, and count everything for the report."""
+    encoder = _DocumentEncoder(tokenizer, text_column, block_length, short_block_probability, seed, language)
+    if isinstance(documents, Dataset) and not streaming:
+        encoded = documents.map(
+            encoder,
+            batched=True,
+            batch_size=batch_size,
+            num_proc=num_proc if num_proc and num_proc > 1 and len(documents) > 1 else None,
+            remove_columns=documents.column_names,
+            features=_ENCODED_FEATURES,
+            cache_file_name=os.path.join(cache_dir, "documents.arrow"),
+            new_fingerprint=uuid.uuid4().hex,
+            desc="Splitting, tokenizing and packing",
+        )
+    else:
+        if isinstance(documents, Dataset):
+            documents = documents.to_iterable_dataset(num_shards=max(1, num_proc or 1))
+        columns = [text_column] + [BAD_RECORD_COLUMN] * (BAD_RECORD_COLUMN in (documents.column_names or []))
+        documents = documents.select_columns(columns)
+        shards = [documents.shard(num_shards=documents.num_shards, index=i) for i in range(documents.num_shards)]
+        processes = min(num_proc or 1, len(shards))
+        encoded = _from_generator(
+            _encode_stream,
+            features=_ENCODED_FEATURES,
+            gen_kwargs={"shards": shards, "encoder": encoder, "batch_size": batch_size},
+            num_proc=processes if processes > 1 else None,
+            cache_dir=cache_dir,
+            fingerprint=uuid.uuid4().hex,
+        )
+
+    bad_records = encoded.with_format("arrow")["bad_record"]
+    bad_count = len(bad_records) - bad_records.null_count
+    documents_read = len(encoded) - bad_count
+    empty_documents = documents_read - _column_count_nonzero(encoded, "num_blocks")
+    minimum_blocks = 1 if mode == "condenser" else 2
+    kept = encoded.filter(
+        lambda counts: [count >= minimum_blocks for count in counts],
+        input_columns="num_blocks",
+        batched=True,
+        num_proc=num_proc if num_proc and num_proc > 1 and len(encoded) > 1 else None,
+        cache_file_name=os.path.join(cache_dir, "kept.arrow"),
+        new_fingerprint=uuid.uuid4().hex,
+        desc="Dropping documents without enough blocks",
+    )
+    if len(kept) == 0:
+        raise ValueError(
+            f"empty corpus: {documents_read} documents read ({empty_documents} empty"
+            + (f", and {bad_count} bad records skipped" if bad_count else "")
+            + f"), none gave {'a block' if mode == 'condenser' else 'the 2 spans coCondenser needs'}"
+        )
+    if mode == "condenser":
+        output = kept.map(
+            _flatten_blocks,
+            batched=True,
+            num_proc=num_proc if num_proc and num_proc > 1 and len(kept) > 1 else None,
+            remove_columns=kept.column_names,
+            features=Features({"input_ids": List(Value("int32"))}),
+            cache_file_name=os.path.join(cache_dir, "blocks.arrow"),
+            new_fingerprint=uuid.uuid4().hex,
+            desc="Writing one row per block",
+        )
+    else:
+        output = kept.select_columns(["blocks"]).rename_column("blocks", "spans")
+
+    report = PreparationReport(
+        output_dir=str(output_dir),
+        mode=mode,
+        max_length=max_length,
+        block_length=block_length,
+        documents_read=documents_read,
+        empty_documents=empty_documents,
+        documents_skipped=documents_read - len(kept),
+        documents_written=len(kept),
+        blocks_written=_column_sum(kept, "num_blocks"),
+        short_blocks=_column_sum(kept, "num_short_blocks"),
+        split_sentences=_column_sum(kept, "num_split_sentences"),
+        tokens_written=_column_sum(kept, "num_tokens"),
+        num_rows=len(output),
+        tokenizer_name_or_path=str(tokenizer.name_or_path),
+        tokenizer_fingerprint=_tokenizer_fingerprint(tokenizer),
+        vocab_size=len(tokenizer),
+        max_token_id=_column_max(kept, "max_token_id"),
+        bad_records_skipped=bad_count,
+        bad_record_examples=[str(value) for value in bad_records.drop_null()[:MAX_BAD_RECORD_EXAMPLES].to_pylist()],
+        long_documents=_column_sum(encoded, "long_document"),
+    )
+    return output, report
+
+
+def _is_prepared_dataset(folder: Path) -> bool:
+    """Whether `folder` holds a dataset written by `condenser-prepare` (or by `save_to_disk`)."""
+    return (folder / REPORT_FILE).is_file() or (
+        (folder / "dataset_info.json").is_file() and (folder / "state.json").is_file()
+    )
+
+
+def _check_output_dir(output_dir: Path, source: Any) -> Path:
+    """Refuse an output folder whose replacement would destroy what is not a prepared dataset, before any work."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"--output_dir {output_dir} is a file, not a folder; choose another --output_dir")
+    if isinstance(source, (str, os.PathLike)):
+        source_path = Path(source).resolve()
+        if source_path == output_dir or source_path.is_relative_to(output_dir):
+            raise ValueError(
+                f"--output_dir {output_dir} is or contains the input {source_path}, which writing the output would "
+                "destroy; choose another --output_dir"
+            )
+        if source_path.is_dir() and output_dir.is_relative_to(source_path):
+            raise ValueError(
+                f"--output_dir {output_dir} is inside the input folder {source_path}: a later run would read the "
+                "prepared dataset's .json files as input; choose an --output_dir outside the input folder"
+            )
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not _is_prepared_dataset(output_dir):
+        names = sorted(entry.name for entry in output_dir.iterdir())
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise ValueError(
+            f"--output_dir {output_dir} already holds files that are not a prepared dataset ({shown}); "
+            "condenser-prepare replaces its output folder as a whole. Choose a new or empty folder, or remove it "
+            "yourself first"
+        )
+    return output_dir
+
+
+def _write_error(error: OSError, output_dir: Path) -> OSError:
+    """A user's message for an `OSError` met while writing `output_dir`: what happened, the fix, and that a previous
+    output is intact."""
+    intact = f"nothing was written to {output_dir}" + (
+        "; the previous dataset there is intact" if output_dir.exists() else ""
+    )
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OSError(
+            error.errno,
+            f"no space left on the device to write {output_dir} ({error.strerror}): {intact}. Free some space, or "
+            "pass an --output_dir on a disk with room (the run needs about twice the dataset's size while it writes)",
+        )
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return OSError(
+            error.errno,
+            f"no permission to write {output_dir} ({error.strerror}: {error.filename}): {intact}. Choose an "
+            f"--output_dir in a folder you can write to, or fix the permissions of {output_dir.parent}",
+        )
+    return OSError(error.errno, f"could not write {output_dir} ({error}): {intact}")
+
+
+def _find_in_chain(error: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _reading_error(
+    error: Exception, source: Any, text_column: str, document_separator: str, output_dir: Path
+) -> Exception:
+    """Our own message for an error met while reading and encoding the corpus. `datasets` wraps what its generators
+    raise in a `DatasetGenerationError` (and loses the cause in worker processes): find the bad record again."""
+    corpus_error = _find_in_chain(error, _CorpusError)
+    if corpus_error is not None:
+        return corpus_error
+    if isinstance(source, (str, os.PathLike)) and Path(source).exists() and not _find_in_chain(error, OSError):
+        path = Path(source)
+        if not (path.is_dir() and ((path / "state.json").exists() or (path / "dataset_dict.json").exists())):
+            try:
+                for _ in _read_files(_list_input_files(path), text_column, document_separator):
+                    pass
+            except _CorpusError as found:
+                return found
+    os_error = _find_in_chain(error, OSError)
+    if os_error is not None and os_error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
+        return _write_error(os_error, output_dir)
+    if isinstance(error, (ValueError, TypeError, OSError)) and type(error).__module__ == "builtins":
+        return error
+    original = _find_in_chain(error, (ValueError, TypeError, OSError))
+    if original is not None and type(original).__module__ == "builtins":
+        return original
+    return error
 
 
 def _from_generator(generator: Any, **kwargs: Any) -> Dataset:
@@ -761,8 +1115,19 @@ def _column_count_nonzero(dataset: Dataset, column: str) -> int:
     return int(pc.sum(pc.cast(pc.not_equal(values, 0), "int64")).as_py() or 0)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show a flag's default only when it says something (not for required flags, `None` or `False`)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.required or action.default in (None, False) or "default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+@cli_entry_point("condenser-prepare")
 def prepare_main(argv: list[str] | None = None) -> None:
-    """Command-line entry point of `condenser-prepare`."""
+    """Command-line entry point of `condenser-prepare`: bad input ends with one line naming the file, the line and
+    the fix, and exit status 1 (`--debug` shows the traceback)."""
     parser = argparse.ArgumentParser(
         prog="condenser-prepare",
         description=(
@@ -770,15 +1135,20 @@ def prepare_main(argv: list[str] | None = None) -> None:
             "input_ids) or coCondenser spans (one row per document, column spans), saved with datasets' "
             "save_to_disk. Token ids are stored without special tokens."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--tokenizer", required=True, help="tokenizer folder or Hub id (a fast tokenizer)")
     parser.add_argument(
         "--input",
         required=True,
-        help="a .txt/.jsonl file, a folder of them (searched recursively), or a folder written by save_to_disk",
+        help="a .txt/.jsonl file, a folder of them (searched recursively; other files are skipped with a warning), "
+        "or a folder written by save_to_disk",
     )
-    parser.add_argument("--output_dir", required=True, help="folder to save the dataset to (replaced atomically)")
+    parser.add_argument(
+        "--output_dir",
+        required=True,
+        help="folder to save the dataset to: new, empty, or an earlier prepared dataset (replaced atomically)",
+    )
     parser.add_argument("--mode", choices=MODES, default="condenser", help="what to write: blocks or spans")
     parser.add_argument(
         "--max_length", type=int, default=128, help="training sequence length, special tokens included"
@@ -797,33 +1167,41 @@ def prepare_main(argv: list[str] | None = None) -> None:
         help="for text files: a document is a blank-line-separated paragraph, or a single line",
     )
     parser.add_argument("--language", default="en", help="language code for the sentence splitter (sentencex)")
-    parser.add_argument("--num_proc", type=int, default=None, help="processes for tokenization (default: one)")
+    parser.add_argument("--num_proc", type=int, default=1, help="processes for tokenization")
     parser.add_argument(
         "--streaming", action="store_true", help="stream the input instead of loading it (corpora larger than memory)"
     )
     parser.add_argument("--seed", type=int, default=42, help="seed of the short-block draws")
+    parser.add_argument(
+        "--skip_bad_records",
+        action="store_true",
+        help="skip and count records that cannot be read (bad bytes, malformed JSON, a missing or non-string text "
+        "field) instead of stopping at the first; the report names the first few",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of an error (or set CONDENSER_DEBUG=1)"
+    )
     args = parser.parse_args(argv)
 
     from transformers import AutoTokenizer
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
-        report = prepare_dataset(
-            args.input,
-            tokenizer,
-            args.output_dir,
-            mode=args.mode,
-            max_length=args.max_length,
-            short_block_probability=args.short_block_probability,
-            text_column=args.text_column,
-            document_separator=args.document_separator,
-            language=args.language,
-            num_proc=args.num_proc,
-            streaming=args.streaming,
-            seed=args.seed,
-        )
-    except (OSError, ValueError, TypeError) as error:
-        parser.error(str(error))
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    report = _prepare_dataset(
+        args.input,
+        tokenizer,
+        args.output_dir,
+        mode=args.mode,
+        max_length=args.max_length,
+        short_block_probability=args.short_block_probability,
+        text_column=args.text_column,
+        document_separator=args.document_separator,
+        language=args.language,
+        num_proc=args.num_proc,
+        streaming=args.streaming,
+        seed=args.seed,
+        batch_size=256,
+        skip_bad_records=args.skip_bad_records,
+    )
     print(report.summary())
     print(f"saved the dataset and {REPORT_FILE} to {report.output_dir}", file=sys.stdout)
 
