@@ -53,7 +53,13 @@ from transformers_condenser.beir_evaluation import (
     run_evaluation,
     write_trec_run,
 )
-from transformers_condenser.evaluation import build_docstring_retrieval_task
+from transformers_condenser.evaluation import (
+    PROGRESS_MIN_TEXTS,
+    RetrievalTask,
+    build_docstring_retrieval_task,
+    encode_texts,
+    evaluate_retrieval,
+)
 
 
 def write_beir_folder(root: Path, corpus: list[dict], queries: list[dict], qrels: list[tuple], split: str = "test"):
@@ -369,6 +375,56 @@ class CommandLineTest(TinyModelTestCase):
         status, stderr = self.evaluate("--depth", "0")
         self.assertEqual(status, 1)
         self.assertIn("`depth` must be a positive integer", stderr)
+
+
+class EncodingProgressTest(unittest.TestCase):
+    """`encode_texts` / `evaluate_retrieval` show a progress bar on long encodings only, can be told not to, and give
+    the same numbers either way."""
+
+    def setUp(self) -> None:
+        torch.manual_seed(0)
+        self.model = CondenserModel(tiny_config(vocab_size=len(tiny_tokenizer()))).eval()
+        self.tokenizer = tiny_tokenizer()
+        words = "the a model reads text dense vector for every passage retrieval query".split()
+        self.texts = [" ".join(words[(index + shift) % len(words)] for shift in range(4)) for index in range(300)]
+
+    def encode(self, texts: list[str], **kwargs) -> tuple[torch.Tensor, str]:
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            embeddings = encode_texts(self.model, self.tokenizer, texts, batch_size=64, max_length=16, **kwargs)
+        return embeddings, stderr.getvalue()
+
+    def test_long_encodings_show_a_bar_unless_turned_off_and_give_the_same_vectors(self) -> None:
+        self.assertGreaterEqual(len(self.texts), PROGRESS_MIN_TEXTS)
+        shown, bar = self.encode(self.texts)
+        self.assertIn("Encoding", bar)
+        self.assertIn("5/5", bar)  # 300 texts in batches of 64
+        hidden, quiet = self.encode(self.texts, show_progress=False)
+        self.assertEqual(quiet, "")
+        self.assertTrue(torch.equal(shown, hidden))
+
+    def test_short_encodings_stay_quiet(self) -> None:
+        _, output = self.encode(self.texts[:10])
+        self.assertEqual(output, "")
+
+    def test_evaluate_retrieval_metrics_do_not_depend_on_the_bars(self) -> None:
+        task = RetrievalTask(
+            queries={f"q{index}": text for index, text in enumerate(self.texts)},
+            documents={f"d{index}": text[::-1] for index, text in enumerate(self.texts)},
+            qrels={f"q{index}": {f"d{index}": 1} for index in range(len(self.texts))},
+        )
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            with_bars = evaluate_retrieval(self.model, self.tokenizer, task, batch_size=64, max_length=16)
+        self.assertIn("Encoding queries", stderr.getvalue())
+        self.assertIn("Encoding documents", stderr.getvalue())
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            quiet = evaluate_retrieval(
+                self.model, self.tokenizer, task, batch_size=64, max_length=16, show_progress=False
+            )
+        self.assertEqual(stderr.getvalue(), "")
+        self.assertEqual(with_bars, quiet)
 
 
 if __name__ == "__main__":

@@ -307,13 +307,18 @@ def _task_from_pairs(pairs: Sequence[tuple[str, str, str]], with_corpus: bool) -
     )
 
 
+PROGRESS_MIN_TEXTS = 256
+"""[`encode_texts`] shows a progress bar only for at least this many texts: fewer take a few seconds at most."""
+
+
 def encode_texts(
     model: torch.nn.Module,
     tokenizer: Any,
     texts: Sequence[str],
     batch_size: int = 32,
     max_length: int = 128,
-    show_progress: bool = False,
+    show_progress: bool = True,
+    progress_description: str = "Encoding",
 ) -> torch.Tensor:
     """Embed `texts` as their last-layer `[CLS]` vectors, the Condenser / coCondenser retrieval embedding.
 
@@ -335,8 +340,11 @@ def encode_texts(
             Texts per forward pass.
         max_length (`int`, *optional*, defaults to 128):
             Maximum number of tokens per text, special tokens included.
-        show_progress (`bool`, *optional*, defaults to `False`):
-            Show a tqdm progress bar.
+        show_progress (`bool`, *optional*, defaults to `True`):
+            Show a tqdm progress bar (on standard error) over the batches when there are at least
+            `PROGRESS_MIN_TEXTS` (256) texts; `False` never shows one. The embeddings are the same either way.
+        progress_description (`str`, *optional*, defaults to `"Encoding"`):
+            The progress bar's label.
 
     Returns:
         `torch.FloatTensor` of shape `(len(texts), hidden_size)` on the CPU, in the order of `texts`.
@@ -372,10 +380,10 @@ def encode_texts(
     # Longest first: the largest batch comes first, so an out-of-memory error shows at once, not at the end.
     order = sorted(range(len(texts)), key=lambda index: (-len(input_ids[index]), index))
     batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-    if show_progress:
+    if show_progress and len(texts) >= PROGRESS_MIN_TEXTS:
         from tqdm.auto import tqdm
 
-        batches = tqdm(batches, desc="Encoding", unit="batch")
+        batches = tqdm(batches, desc=progress_description, unit="batch")
 
     was_training = encoder.training
     encoder.eval()
@@ -523,7 +531,7 @@ def evaluate_retrieval(
     mrr_cutoff: int = 10,
     batch_size: int = 32,
     max_length: int = 128,
-    show_progress: bool = False,
+    show_progress: bool = True,
 ) -> dict[str, float]:
     """Zero-shot retrieval quality of `model`'s `[CLS]` embeddings on `task`.
 
@@ -546,8 +554,10 @@ def evaluate_retrieval(
             Texts per forward pass.
         max_length (`int`, *optional*, defaults to 128):
             Maximum number of tokens per text.
-        show_progress (`bool`, *optional*, defaults to `False`):
-            Show progress bars while encoding.
+        show_progress (`bool`, *optional*, defaults to `True`):
+            Show a progress bar while encoding the queries and again the documents, each when it holds at least
+            `PROGRESS_MIN_TEXTS` (256) texts (see [`encode_texts`]); `False` never shows one. The metrics are the
+            same either way.
 
     Returns:
         `dict[str, float]`: `{"MRR@10": ..., "R@1": ..., "R@10": ..., "R@100": ...}`.
@@ -572,8 +582,10 @@ def evaluate_retrieval(
     """
     query_ids, doc_ids = list(task.queries), list(task.documents)
     encode = {"batch_size": batch_size, "max_length": max_length, "show_progress": show_progress}
-    query_vectors = encode_texts(model, tokenizer, [task.queries[query_id] for query_id in query_ids], **encode)
-    doc_vectors = encode_texts(model, tokenizer, [task.documents[doc_id] for doc_id in doc_ids], **encode)
+    query_texts = [task.queries[query_id] for query_id in query_ids]
+    query_vectors = encode_texts(model, tokenizer, query_texts, progress_description="Encoding queries", **encode)
+    doc_texts = [task.documents[doc_id] for doc_id in doc_ids]
+    doc_vectors = encode_texts(model, tokenizer, doc_texts, progress_description="Encoding documents", **encode)
     scores = query_vectors @ doc_vectors.T
     return compute_metrics(scores, task.qrels, query_ids, doc_ids, k_values=k_values, mrr_cutoff=mrr_cutoff)
 
