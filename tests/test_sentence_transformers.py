@@ -28,6 +28,7 @@ import sys
 import tempfile
 import textwrap
 import unittest
+import warnings
 from pathlib import Path
 
 
@@ -61,7 +62,12 @@ from transformers import (  # noqa: E402
     XLMRobertaModel,
 )
 
-from tests.models.condenser.testing_utils import tiny_bert_config, tiny_model  # noqa: E402
+from tests.models.condenser.testing_utils import (  # noqa: E402
+    save_tiny_checkpoint,
+    tiny_bert_config,
+    tiny_model,
+    tiny_tokenizer,
+)
 from transformers_condenser import CondenserConfig, CondenserForPreTraining, CondenserModel  # noqa: E402
 from transformers_condenser.configuration_condenser import BACKBONE_TYPES  # noqa: E402
 from transformers_condenser.sentence_transformers_export import (  # noqa: E402
@@ -445,3 +451,49 @@ def test_family_checkpoint_path_exports_its_backbone_and_tokenizer(family_export
 
 if __name__ == "__main__":
     unittest.main()
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "source" / "en"
+
+
+def conversion_page_snippet() -> str:
+    """The sentence-transformers snippet of docs/source/en/conversion.md (the block after "For sentence-transformers")."""
+    page = (DOCS / "conversion.md").read_text(encoding="utf-8")
+    after = page.split("For sentence-transformers, build", 1)[1]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_conversion_page_snippet_builds_a_dot_product_model_without_deprecation_warnings(tmp_path: Path):
+    """The documented construction runs under sentence-transformers 6 with deprecation warnings as errors, declares
+    the dot product (not the library's cosine default) and gives the Condenser CLS vectors."""
+    from transformers_condenser.conversion import export_backbone
+
+    condenser_dir = tmp_path / "condenser"
+    model = save_tiny_checkpoint(condenser_dir)
+    exported = export_backbone(condenser_dir, tmp_path / "co-condenser-marco-bert", with_mlm_head=False)
+    snippet = conversion_page_snippet()
+    assert "sentence_transformers import models" not in snippet and "get_word_embedding_dimension" not in snippet
+    namespace: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        warnings.simplefilter("error", FutureWarning)
+        exec(snippet.replace('"co-condenser-marco-bert"', repr(str(exported))), namespace)
+        encoder = namespace["encoder"]
+        assert encoder.similarity_fn_name == "dot"
+        texts = ["dense retrieval", "a passage about the model"]
+        embeddings = encoder.encode(texts, convert_to_tensor=True)
+    tokenizer = tiny_tokenizer()
+    expected = condenser_cls(model.base_model.eval(), tokenizer, texts)
+    assert_close(embeddings.cpu(), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_package_export_loads_without_deprecation_warnings_and_ranks_by_dot_product(tmp_path: Path):
+    condenser_dir = tmp_path / "condenser"
+    save_tiny_checkpoint(condenser_dir)
+    folder = save_as_sentence_transformer(str(condenser_dir), tmp_path / "st")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        warnings.simplefilter("error", FutureWarning)
+        encoder = sentence_transformers.SentenceTransformer(str(folder))
+        assert encoder.similarity_fn_name == "dot"
+        assert encoder.get_embedding_dimension() == 32
