@@ -106,6 +106,10 @@ class TestChecksBeforeAnyWeightIsLoaded:
         message = _error_of(flags, capsys)
         assert "--skip_from 6 (the default" in message
 
+    def test_missing_checkpoint_names_the_flag(self, workspace, capsys, tmp_path):
+        message = _error_of(_replace(_flags(workspace), "--model_name_or_path", str(tmp_path / "nothing")), capsys)
+        assert f"--model_name_or_path {tmp_path / 'nothing'}: no config.json" in message
+
     def test_dataset_prepared_for_another_max_length(self, workspace, capsys):
         message = _error_of(_replace(_flags(workspace), "--max_length", "48"), capsys)
         assert message.startswith("condenser-pretrain: error: --train_dir: ")

@@ -212,7 +212,14 @@ def _load_config(model_args: ModelArguments) -> CondenserConfig:
     }
     # The dataset's mode follows the flag, so the flag decides, also for a checkpoint saved by the other mode.
     overrides["cocondenser"] = model_args.cocondenser
-    config_dict, _ = PretrainedConfig.get_config_dict(source)
+    flag = "--model_name_or_path" if model_args.model_name_or_path is not None else "--config_name"
+    try:
+        config_dict, _ = PretrainedConfig.get_config_dict(source)
+    except OSError as error:
+        raise OSError(
+            f"{flag} {source}: no config.json there (a local folder, or a Hub id reachable or cached); pass the folder "
+            "of a checkpoint or a Hub id."
+        ) from error
     layers = config_dict.get("num_hidden_layers")
     skip_from = overrides.get("skip_from", config_dict.get("skip_from", CondenserConfig.skip_from))
     if isinstance(layers, int) and layers >= 2 and not 1 <= skip_from <= layers - 1:
