@@ -61,7 +61,7 @@ _import_structure = {
     ],
     "collators": ["DataCollatorForCoCondenser", "DataCollatorForCondenser", "detect_word_boundary"],
     "conversion": ["convert_original_checkpoint", "export_backbone", "export_to_bert"],
-    "data": ["PreparationReport", "pack_sentences", "prepare_dataset", "sentence_starts"],
+    "data": ["PreparationReport", "check_prepared_dataset", "pack_sentences", "prepare_dataset", "sentence_starts"],
     "evaluation": [
         "RetrievalTask",
         "build_docstring_retrieval_task",
@@ -92,6 +92,7 @@ __all__ = [
     "export_backbone",
     "export_to_bert",
     "PreparationReport",
+    "check_prepared_dataset",
     "pack_sentences",
     "prepare_dataset",
     "sentence_starts",
@@ -146,7 +147,7 @@ if TYPE_CHECKING:
     )
     from .collators import DataCollatorForCoCondenser, DataCollatorForCondenser, detect_word_boundary
     from .conversion import convert_original_checkpoint, export_backbone, export_to_bert
-    from .data import PreparationReport, pack_sentences, prepare_dataset, sentence_starts
+    from .data import PreparationReport, check_prepared_dataset, pack_sentences, prepare_dataset, sentence_starts
     from .evaluation import (
         RetrievalTask,
         build_docstring_retrieval_task,

@@ -1207,4 +1207,4 @@ def prepare_main(argv: list[str] | None = None) -> None:
 
 
 # check_prepared_dataset is public too (used by condenser-pretrain); it joins `__all__` with its package export.
-__all__ = ["PreparationReport", "pack_sentences", "prepare_dataset", "sentence_starts"]
+__all__ = ["PreparationReport", "check_prepared_dataset", "pack_sentences", "prepare_dataset", "sentence_starts"]
