@@ -113,6 +113,10 @@ def gradient_cache_step(
       [`contrastive_span_loss`]); wrap `model` in DDP and pass it as it is. Every process must run the same number of
       chunks (same local batch size), since each forward of a DDP model and the gradient synchronisation are collective.
       Gradient synchronisation happens in the last chunk only: the others run inside `no_sync`.
+    - Sharded training (FSDP2, `torch.distributed.fsdp.fully_shard`): pass the sharded model as it is. It has no
+      `no_sync`; the chunks before the last run with `model.set_requires_gradient_sync(False)` instead (their
+      gradients accumulate unsharded, and the last chunk's backward reduce-scatters the sum), which FSDP2 takes as the
+      equivalent of DDP's `no_sync`. Every process must run the same number of chunks, as under DDP.
     - Gradient accumulation: pass `num_items_in_batch` (the labelled positions of all accumulated micro-batches, and
       of all processes if the MLM losses are to be averaged over them) and `contrastive_loss_scale=1 / steps`.
     - Mixed precision: run it under autocast, or pass a model whose forward casts (as `accelerate` prepares it) and
@@ -140,7 +144,8 @@ def gradient_cache_step(
             `accelerator.backward`.
         no_sync (`Callable[[], AbstractContextManager]`, *optional*):
             Context manager factory that suspends gradient synchronisation, entered for every chunk but the last.
-            Defaults to `model.no_sync` when the model has it (DDP), else nothing.
+            Defaults to `model.no_sync` when the model has it (DDP, FSDP1), else to switching
+            `model.set_requires_gradient_sync` off and on again when it has that (FSDP2), else nothing.
         forward_context (`Callable[[], AbstractContextManager]`, *optional*):
             Context manager factory entered around every forward pass (an autocast context, for instance).
         gather (`bool`, *optional*, defaults to `False`):
@@ -185,7 +190,7 @@ def gradient_cache_step(
         num_items_in_batch = (labels != -100).sum().clamp(min=1)
     backward = backward if backward is not None else torch.Tensor.backward
     if no_sync is None:
-        no_sync = getattr(model, "no_sync", contextlib.nullcontext)
+        no_sync = _default_no_sync(model)
     forward_context = forward_context if forward_context is not None else contextlib.nullcontext
     cuda_devices = sorted(
         {
@@ -239,6 +244,27 @@ def gradient_cache_step(
         contrastive_loss=contrastive_loss,
         cls_vectors=cls_vectors.detach(),
     )
+
+
+def _default_no_sync(model: nn.Module) -> Callable[[], contextlib.AbstractContextManager]:
+    """The model's way to suspend gradient synchronisation: DDP's (and FSDP1's) `no_sync`, FSDP2's
+    `set_requires_gradient_sync`, or nothing for a model that does not synchronise."""
+    if callable(getattr(model, "no_sync", None)):
+        return model.no_sync
+    if callable(getattr(model, "set_requires_gradient_sync", None)):
+        return lambda: _without_gradient_sync(model)
+    return contextlib.nullcontext
+
+
+@contextlib.contextmanager
+def _without_gradient_sync(model: nn.Module) -> Iterator[None]:
+    """FSDP2's counterpart of `no_sync`: no reduce-scatter in the block's backward; synchronisation is switched back
+    on afterwards (the chunk that follows must synchronise)."""
+    model.set_requires_gradient_sync(False)
+    try:
+        yield
+    finally:
+        model.set_requires_gradient_sync(True)
 
 
 def _add(total: torch.Tensor | None, value: torch.Tensor | None) -> torch.Tensor | None:
