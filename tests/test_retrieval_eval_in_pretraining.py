@@ -200,8 +200,11 @@ def test_bad_retrieval_arguments_fail_before_training(workspace, capsys, extra, 
     values = {name: str(path) for name, path in workspace.items()}
     flags = ["--model_name_or_path", str(workspace["bert"]), "--train_dir", str(workspace["blocks"])]
     flags += ["--output_dir", str(workspace["root"] / "never"), "--max_steps", "1"]
-    assert main(flags + [flag.format(**values) for flag in extra] + FLAGS) == 1
-    assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(flags + [flag.format(**values) for flag in extra] + FLAGS)
+    assert stop.value.code == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
     assert not (workspace["root"] / "never").exists()
 
 

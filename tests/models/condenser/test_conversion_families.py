@@ -401,7 +401,10 @@ class ExportBackboneCommandLineTest(FamilyTestCase):
         """Call `export_backbone_main` in-process; return its exit status, stdout and stderr."""
         stdout, stderr = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            status = export_backbone_main(argv)
+            try:
+                status = export_backbone_main(argv)
+            except SystemExit as stop:  # the error contract of cli_utils.cli_entry_point
+                status = stop.code
         return status, stdout.getvalue(), stderr.getvalue()
 
     @parameterized.expand(PARAMETERS)
@@ -409,14 +412,14 @@ class ExportBackboneCommandLineTest(FamilyTestCase):
         output = self.root / "plain"
         status, _, stderr = self.run_cli(["--input_dir", str(self.root / "absent"), "--output_dir", str(output)])
         self.assertEqual(status, 1)
-        self.assertTrue(stderr.startswith("error: "), stderr)
+        self.assertIn("condenser-export-backbone: error: ", stderr)
         self.assertIn("does not exist", stderr)
 
         _, condenser_dir = self.warm_started_condenser(backbone_type)
         plain_dir = self.root / f"plain-{backbone_type}"
         status, _, stderr = self.run_cli(["--input_dir", str(plain_dir), "--output_dir", str(output)])
         self.assertEqual(status, 1)
-        self.assertTrue(stderr.startswith("error: "), stderr)
+        self.assertIn("condenser-export-backbone: error: ", stderr)
         self.assertIn(f"already a {FAMILY_NAMES[backbone_type]} checkpoint", stderr)
         self.assertFalse(output.exists())
 
