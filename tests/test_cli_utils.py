@@ -38,7 +38,8 @@ def test_user_errors_end_with_one_message_and_status_1(error, capsys, monkeypatc
         _tool(error)([])
     assert stop.value.code == EXIT_ERROR
     err = capsys.readouterr().err
-    assert err.startswith(f"condenser-x: error: {error}") and "Traceback" not in err
+    expected = error.strerror if isinstance(error, OSError) else str(error)  # without "[Errno 28]"
+    assert err.startswith(f"condenser-x: error: {expected}") and "Traceback" not in err
     assert "--debug" in err
 
 

@@ -49,6 +49,16 @@ def debug_requested(argv: Sequence[str] | None = None) -> bool:
     return DEBUG_FLAG in argv or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
 
 
+def _text(error: BaseException) -> str:
+    """`str(error)`, without the `[Errno N]` prefix of an `OSError` (the file it names is kept)."""
+    if isinstance(error, OSError) and error.strerror:
+        text = str(error.strerror)
+        if error.filename is not None and str(error.filename) not in text:
+            text += f": {error.filename}"
+        return text
+    return str(error)
+
+
 def error_message(error: BaseException) -> str:
     """One line (or a few) for the user: the error's own message, and the messages of the errors it wraps when they
     add something (libraries such as `datasets` wrap the real cause in a generic error)."""
@@ -57,7 +67,7 @@ def error_message(error: BaseException) -> str:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        text = str(current).strip()
+        text = _text(current).strip()
         if text and not any(text in part for part in parts):
             parts.append(text)
         current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)

@@ -1034,16 +1034,18 @@ def _write_error(error: OSError, output_dir: Path) -> OSError:
     intact = f"nothing was written to {output_dir}" + (
         "; the previous dataset there is intact" if output_dir.exists() else ""
     )
+    # The short system text: `atomic_directory` may already have given `error` a long message of its own.
+    reason = os.strerror(error.errno) if error.errno else str(error)
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         return OSError(
             error.errno,
-            f"no space left on the device to write {output_dir} ({error.strerror}): {intact}. Free some space, or "
+            f"no space left on the device to write {output_dir} ({reason}): {intact}. Free some space, or "
             "pass an --output_dir on a disk with room (the run needs about twice the dataset's size while it writes)",
         )
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return OSError(
             error.errno,
-            f"no permission to write {output_dir} ({error.strerror}: {error.filename}): {intact}. Choose an "
+            f"no permission to write {output_dir} ({reason}: {error.filename}): {intact}. Choose an "
             f"--output_dir in a folder you can write to, or fix the permissions of {output_dir.parent}",
         )
     return OSError(error.errno, f"could not write {output_dir} ({error}): {intact}")
