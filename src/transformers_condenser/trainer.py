@@ -25,6 +25,7 @@ resumed run masks its batches as the uninterrupted run would have, and no saved 
 import collections
 import contextlib
 import copy
+import json
 import os
 import pickle
 from collections.abc import Iterator, Mapping
@@ -36,6 +37,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import Trainer, TrainingArguments
+from transformers.models.bert.modeling_bert import BertLayer
 from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_utils import get_last_checkpoint
 from transformers.training_args import OptimizerNames
@@ -50,7 +52,8 @@ from .utils_import import extra_imports
 
 # `Trainer` needs accelerate (it imports it only when installed and fails when it starts training).
 with extra_imports("pretraining"):
-    from accelerate.utils import DistributedType
+    from accelerate import PartialState
+    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 
 
 logger = logging.get_logger(__name__)
@@ -62,6 +65,58 @@ TRAINING_ARGS_JSON_NAME = "training_args.json"
 COLLATOR_RNG_STATE_NAME = "collator_rng_state"
 # The terms of `CondenserForPreTrainingOutput.loss`, logged next to `loss` (training) and `eval_loss` (evaluation).
 LOSS_TERMS = ("head_mlm_loss", "late_mlm_loss", "contrastive_loss")
+
+
+# The `--fsdp` values `condenser-pretrain` accepts: all shard fully, one FSDP2 unit per `BertLayer` plus the root.
+SUPPORTED_FSDP_VALUES = (True, "full_shard")
+# `fsdp_config` keys and the only value each may have: the trainer shards the model itself (see `CondenserTrainer`).
+_FIXED_FSDP_CONFIG = {
+    "version": (2, "FSDP2 (`torch.distributed.fsdp.fully_shard`) is the only version supported"),
+    "cpu_offload": (False, "CPU offload (`--fsdp offload`) is not supported"),
+    "offload_params": (False, "CPU offload (`--fsdp offload`) is not supported"),
+    "activation_checkpointing": (False, "use --gradient_checkpointing instead of FSDP's activation checkpointing"),
+    "cpu_ram_efficient_loading": (False, "every process loads the full model before it is sharded"),
+    "state_dict_type": ("FULL_STATE_DICT", "checkpoints hold the gathered (full) state dict"),
+}
+
+
+def _check_fsdp(fsdp: Any, fsdp_config: Any) -> None:
+    """Reject the `--fsdp` values and `--fsdp_config` entries that [`CondenserTrainer`]'s own sharding does not do
+    (before `TrainingArguments` turns `--fsdp` into a config, so that the message can quote the flag's value)."""
+    values = fsdp.split() if isinstance(fsdp, str) else list(fsdp) if isinstance(fsdp, (list, tuple)) else [fsdp]
+    values = [value.lower() if isinstance(value, str) else value for value in values]
+    if not fsdp:
+        return
+    if len(values) != 1 or values[0] not in SUPPORTED_FSDP_VALUES:
+        raise ValueError(
+            f"--fsdp {fsdp!r} is not supported: Condenser pre-training shards the model itself with FSDP2, fully "
+            "(one unit per BertLayer of the backbone and the head, then the root module, which keeps the tied word "
+            "embeddings and MLM decoder together). Pass `--fsdp` or `--fsdp full_shard`, without offload, auto_wrap "
+            "or another sharding strategy."
+        )
+    if isinstance(fsdp_config, str):
+        try:
+            fsdp_config = json.loads(Path(fsdp_config).read_text())
+        except (OSError, ValueError):
+            return  # `TrainingArguments` explains a missing or malformed file
+    for key, value in (fsdp_config or {}).items():
+        key = key.removeprefix("fsdp_")
+        if key in _FIXED_FSDP_CONFIG:
+            expected, reason = _FIXED_FSDP_CONFIG[key]
+            given = str(value).upper() if key == "state_dict_type" else value
+            if key == "version":
+                given = int(value) if str(value).isdigit() else value
+            elif isinstance(expected, bool) and isinstance(value, str):
+                given = value.lower() == "true"
+            if given != expected:
+                raise ValueError(f"--fsdp_config {key}={value!r} is not supported with --fsdp: {reason}.")
+        elif key in ("transformer_layer_cls_to_wrap", "auto_wrap_policy", "min_num_params") and value:
+            if key == "min_num_params" and value == 0:
+                continue
+            raise ValueError(
+                f"--fsdp_config {key}={value!r} is not supported with --fsdp: the trainer wraps one FSDP unit per "
+                "BertLayer itself (a unit around the MLM decoder would split it from its tied embeddings)."
+            )
 
 
 def _check_chunk_size(chunk_size: int | None) -> None:
@@ -91,6 +146,7 @@ class CondenserTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self) -> None:
+        _check_fsdp(self.fsdp, self.fsdp_config)
         super().__post_init__()
         _check_chunk_size(self.gradient_cache_chunk_size)
 
@@ -143,6 +199,24 @@ class _TrainingCollator:
         self.pending_states.clear()
 
 
+@contextlib.contextmanager
+def _as_unsharded_class(model: nn.Module) -> Iterator[None]:
+    """Give a model sharded by FSDP2 its class from before sharding for the block. `fully_shard` turns a
+    `CondenserForPreTraining` into a generated `FSDPCondenserForPreTraining`, whose module is torch's: saved as it is,
+    the checkpoint would name that class in `architectures` and hold torch's code files instead of the model's."""
+    from torch.distributed.fsdp import FSDPModule
+
+    sharded_class = type(model)
+    if not issubclass(sharded_class, FSDPModule):
+        yield
+        return
+    model.__class__ = next(cls for cls in sharded_class.__mro__ if not issubclass(cls, FSDPModule))
+    try:
+        yield
+    finally:
+        model.__class__ = sharded_class
+
+
 class CondenserTrainer(Trainer):
     """[`~transformers.Trainer`] for Condenser and coCondenser pre-training ([`CondenserForPreTraining`]).
 
@@ -166,6 +240,13 @@ class CondenserTrainer(Trainer):
     and `contrastive_loss` (coCondenser), averaged over the logging interval and scaled as `loss` is, so that they add
     up to it; evaluations log them as `eval_head_mlm_loss`, ... next to `eval_loss`. They reach every logger and the
     saved log history.
+
+    Sharded training (`--fsdp` / `TrainingArguments(fsdp=True)`, FSDP2 only, see `SUPPORTED_FSDP_VALUES`): the trainer
+    shards the model itself before training, one `fully_shard` unit per `BertLayer` (backbone and head) and then the
+    root, which keeps the embeddings and the MLM decoder tied to them (accelerate's own wrapping splits them and fails),
+    on CPUs (gloo) as on GPUs; the gradient cache's chunks before the last run without gradient synchronisation, and the
+    final model is saved gathered, as the unsharded class. Checkpoints for resuming are `Trainer`'s FSDP ones
+    (`pytorch_model_fsdp.bin`, `optimizer.bin`: accelerate's pickles).
 
     Other models, and Condenser models, follow `Trainer.training_step` unchanged. DataParallel (several GPUs in one
     process without `torchrun`) is not supported for coCondenser; launch one process per GPU.
@@ -214,6 +295,45 @@ class CondenserTrainer(Trainer):
         if isinstance(self.data_collator, (DataCollatorForCondenser, DataCollatorForCoCondenser)):
             self._training_collator = _TrainingCollator(self.data_collator)
             self._evaluation_collator = copy.deepcopy(self.data_collator)
+
+    def create_accelerator_and_postprocess(self) -> None:
+        """`Trainer`'s accelerator; with `--fsdp` on a CPU (where accelerate applies the FSDP plugin to GPU-like devices
+        only and would train with DDP), switched to FSDP2 as on a GPU, so that accelerate and `Trainer` treat the model
+        [`_shard_model`] shards as sharded (gradient synchronisation, saving and loading checkpoints)."""
+        super().create_accelerator_and_postprocess()
+        state = self.accelerator.state
+        if self.args.fsdp and state.distributed_type == DistributedType.MULTI_CPU:
+            state.fsdp_plugin = FullyShardedDataParallelPlugin(**self.args.fsdp_plugin_args)
+            # `AcceleratorState` and `PartialState` (which it copies when created again) both hold the type.
+            state.distributed_type = PartialState().distributed_type = DistributedType.FSDP
+            self.is_fsdp_enabled = True
+
+    def _prepare_for_training(self, *args: Any, **kwargs: Any) -> Any:
+        """`Trainer._prepare_for_training`, with the model sharded first under `--fsdp` (see [`_shard_model`])."""
+        if self.is_fsdp_enabled:
+            self._shard_model()
+        return super()._prepare_for_training(*args, **kwargs)
+
+    def _shard_model(self) -> None:
+        """Shard the model with FSDP2 before the optimizer is created and accelerate prepares it: one unit per
+        `BertLayer` (the backbone's and the Condenser head's), then the root module, which keeps the embeddings, the MLM
+        decoder tied to them and its bias (accelerate's own wrapping splits these tied parameters and fails).
+        accelerate leaves an already sharded model as it is."""
+        from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
+
+        if isinstance(self.model, FSDPModule):
+            return
+        plugin = self.accelerator.state.fsdp_plugin
+        options = {
+            "reshard_after_forward": plugin.reshard_after_forward,
+            "mp_policy": plugin.mixed_precision_policy or MixedPrecisionPolicy(),
+        }
+        self.model.to(self.args.device)
+        for module in list(self.model.modules()):
+            if isinstance(module, BertLayer):
+                fully_shard(module, **options)
+        fully_shard(self.model, **options)
+        self.model_wrapped = self.model
 
     @contextlib.contextmanager
     def _collating_with(self, collator: Any) -> Iterator[None]:
@@ -425,8 +545,16 @@ class CondenserTrainer(Trainer):
             super()._load_optimizer_and_scheduler(checkpoint)
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        """`Trainer._save`, with the training arguments written as JSON instead of the pickled `training_args.bin`."""
-        super()._save(output_dir, state_dict=state_dict)
+        """`Trainer._save`, with the training arguments written as JSON instead of the pickled `training_args.bin`. A
+        sharded model saves as the class it was before sharding (its code files, `architectures`)."""
+        model = self.accelerator.unwrap_model(self.model)
+        if state_dict is not None:
+            # A gathered state dict (FSDP) holds the tied MLM decoder as copies of the embeddings: leave them out, as
+            # saving the model's own state dict does.
+            tied = getattr(model, "_tied_weights_keys", None) or {}
+            state_dict = {key: value for key, value in state_dict.items() if tied.get(key) not in state_dict}
+        with _as_unsharded_class(model):
+            super()._save(output_dir, state_dict=state_dict)
         if self.args.should_save:
             output_dir = Path(output_dir if output_dir is not None else self.args.output_dir)
             (output_dir / TRAINING_ARGS_NAME).unlink(missing_ok=True)
