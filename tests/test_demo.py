@@ -23,6 +23,7 @@ import torch
 from transformers import AutoModel
 
 from transformers_condenser import CondenserForPreTraining, CondenserModel, demo
+from transformers_condenser.beir_evaluation import load_beir_folder
 
 
 def test_demo_corpus_is_built_in_and_non_trivial():
@@ -97,9 +98,17 @@ def test_full_demo_measures_retrieval_before_and_after_both_pretrainings(tmp_pat
     for variants in result.results.values():
         assert list(variants) == ["before", "coCondenser", "Condenser"]
         for metrics in variants.values():
-            assert 0.0 < metrics["MRR@10"] <= 1.0 and set(metrics) >= {"MRR@10", "R@10"}
+            assert 0.0 < metrics["MRR@10"] <= 1.0 and set(metrics) == {"nDCG@10", "MRR@10", "R@100", "R@1000"}
     files = {path.name for path in result.output_dir.iterdir()}
-    assert {"cocondenser", "condenser"} <= files
+    assert {"cocondenser", "condenser", "beir", "evaluation"} <= files
+    # The numbers are condenser-evaluate's: its results.json for every variant and split, on the BEIR folders written.
+    for split, variants in result.results.items():
+        data = load_beir_folder(result.output_dir / "beir" / split)
+        assert len(data.query_ids) == result.num_pairs[split]
+        for variant, metrics in variants.items():
+            saved = json.loads((result.output_dir / "evaluation" / variant / split / "results.json").read_text())
+            assert saved["metrics"] == metrics
+            assert saved["settings"]["query_max_length"] == saved["settings"]["passage_max_length"] == 128
     for image in ("retrieval.png", "retrieval_held_out.png", "loss_curves.png"):
         assert (result.output_dir / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", image
     assert CondenserForPreTraining.from_pretrained(result.output_dir / "cocondenser").config.skip_from == 3
@@ -111,3 +120,29 @@ def test_full_demo_measures_retrieval_before_and_after_both_pretrainings(tmp_pat
     for variants in result.results.values():
         for variant, metrics in variants.items():
             assert f"{variant:<12}" + "".join(f"{metrics[name]:>9.3f}" for name in metrics) in printed
+
+
+def test_cli_passes_its_options_to_the_full_demo(tmp_path: Path):
+    with mock.patch.object(demo, "run_demo", side_effect=RuntimeError("stop here")) as run_demo:
+        with pytest.raises(RuntimeError, match="stop here"):
+            demo.main(["--output_dir", str(tmp_path / "d"), "--learning_rate", "5e-5", "--no_condenser"])
+    run_demo.assert_called_once_with(
+        str(tmp_path / "d"), steps=100, batch_size=16, learning_rate=5e-5, num_queries=None, seed=0, condenser=False
+    )
+
+
+@pytest.mark.parametrize("kwargs", [{"steps": 0}, {"batch_size": 0}, {"warmup_ratio": 1.0}])
+def test_full_demo_rejects_bad_arguments_before_loading_anything(tmp_path: Path, kwargs: dict):
+    with mock.patch.object(demo, "_demo_base_model", side_effect=AssertionError("loaded")):
+        with pytest.raises(ValueError, match="must be at least 1|warmup_ratio"):
+            demo.run_demo(tmp_path / "d", **kwargs)
+    assert not (tmp_path / "d").exists()
+
+
+def test_cli_reports_bad_arguments_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture):
+    with pytest.raises(SystemExit) as stop:
+        demo.main(["--output_dir", str(tmp_path / "d"), "--steps", "0"])
+    assert stop.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("condenser-demo: error: `steps` (0)") and "Traceback" not in err
+    assert not (tmp_path / "d").exists()

