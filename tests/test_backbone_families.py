@@ -566,9 +566,12 @@ def test_bad_runs_stop_before_training_with_a_clear_error(workspace: dict, tmp_p
         (["--tokenizer_name", str(other_pad)], "pads with id 3"),
         (["--export_bert_dir", str(tmp_path / "bert")], "--export_backbone_dir"),
     ):
-        assert pretrain_main(base + extra) == 1
-        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
-        assert len(errors) == 1 and message in errors[0], errors
+        with pytest.raises(SystemExit) as stop:
+            pretrain_main(base + extra)
+        assert stop.value.code == 1
+        err = capsys.readouterr().err
+        errors = [line for line in err.splitlines() if line.startswith("condenser-pretrain: error: ")]
+        assert len(errors) == 1 and message in errors[0] and "Traceback" not in err, err
     assert not (tmp_path / "out").exists()
 
     # The longest input the positions cover trains: blocks prepared for it reach the last position embedding.
