@@ -20,8 +20,6 @@ either succeeds with metrics in [0, 1] and a TREC run of the judged queries, or 
 never lost.
 """
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -36,7 +34,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.models.condenser.testing_utils import tiny_config, tiny_tokenizer
+from tests.models.condenser.testing_utils import run_cli, tiny_config, tiny_tokenizer
 from transformers_condenser import CondenserModel
 from transformers_condenser.beir_evaluation import RESULTS_FILE, RUN_FILE, main
 
@@ -117,13 +115,8 @@ def _corrupt(data: bytes, draw) -> bytes:
 
 
 def _run(argv: list[str]) -> tuple[int, str]:
-    stderr = io.StringIO()
-    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            status = main(argv)
-        except SystemExit as stop:
-            status = stop.code
-    return status, stderr.getvalue()
+    status, _, stderr = run_cli(main, argv)
+    return status, stderr
 
 
 @settings(

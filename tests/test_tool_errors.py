@@ -22,9 +22,7 @@ intact and nothing is left half-written under the final name or as a hidden temp
 the same tool is replaced as before.
 """
 
-import contextlib
 import errno
-import io
 import json
 import os
 from collections.abc import Callable
@@ -36,7 +34,7 @@ import torch
 from transformers import BertForMaskedLM, PreTrainedModel
 from transformers.models.bert.modeling_bert import BertLayer
 
-from tests.models.condenser.testing_utils import save_tiny_checkpoint, tiny_bert_config, tiny_tokenizer
+from tests.models.condenser.testing_utils import run_cli, save_tiny_checkpoint, tiny_bert_config, tiny_tokenizer
 from transformers_condenser import beir_evaluation, model_card
 from transformers_condenser.conversion import convert_main, export_backbone_main, export_main
 
@@ -49,13 +47,8 @@ PERMISSION_FIX = "Choose an output folder you can write"
 
 def run(main: Callable, argv: list[str]) -> tuple[int, str, str]:
     """Run a tool's `main` in-process; return its exit status (returned or raised), stdout and stderr."""
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        try:
-            status = main(argv)
-        except SystemExit as stop:
-            status = stop.code
-    return status or 0, stdout.getvalue(), stderr.getvalue()
+    status, stdout, stderr = run_cli(main, argv)
+    return status or 0, stdout, stderr
 
 
 def assert_clean_error(prog: str, status: int, stderr: str, *expected: str) -> None:

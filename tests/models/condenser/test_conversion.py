@@ -48,6 +48,7 @@ from tests.models.condenser.testing_utils import (
     FOUR_LAYER_FIELDS,
     SENSITIVE_FIELDS,
     SEP_ID,
+    run_cli,
     tiny_batch,
     tiny_bert_config,
     tiny_config,
@@ -473,13 +474,7 @@ class ConversionCommandLineTest(ConversionTestCase):
     def run_cli(self, main, argv: list[str]) -> tuple[int, str, str]:
         """Call a CLI entry point in-process; return its exit status (returned, or raised by the error contract),
         stdout and stderr."""
-        stdout, stderr = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            try:
-                status = main(argv)
-            except SystemExit as stop:
-                status = stop.code
-        return status, stdout.getvalue(), stderr.getvalue()
+        return run_cli(main, argv)
 
     def test_convert_main_exit_codes_and_messages(self) -> None:
         paths = ["--input_dir", str(self.original), "--output_dir", str(self.converted)]

@@ -35,10 +35,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.metadata
 import importlib.util
-from collections.abc import Sequence
+import io
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +268,15 @@ __all__ = [
     "tiny_model",
     "tiny_tokenizer",
 ]
+
+
+def run_cli(main: Callable[..., Any], argv: Sequence[str]) -> tuple[Any, str, str]:
+    """Run a command-line tool's `main` in-process; return its exit status (returned, or raised as `SystemExit` by the
+    error contract of `cli_utils.cli_entry_point`), its stdout and its stderr."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            status = main(list(argv))
+        except SystemExit as stop:
+            status = stop.code
+    return status, stdout.getvalue(), stderr.getvalue()
