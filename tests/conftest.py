@@ -22,6 +22,13 @@ from pathlib import Path
 # The suite never touches the network: every model is built in the test or shipped by a package.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One intra-op thread per test process. `make test` runs two pytest workers (`-n 2`) on a 2-core machine and many tests
+# start torchrun or fresh interpreters besides; with torch's default of one thread per core, the processes fight over
+# the cores (OpenMP threads spin while they wait) and the suite takes about 30% longer. Subprocesses inherit the
+# variable. Set `OMP_NUM_THREADS` yourself to override it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+if "torch" in sys.modules:  # imported by a plugin before this file: the variable is read too late, set it directly
+    sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 # transformers' own common test mixins, fetched from the sdist of the installed version by
 # `utils/fetch_transformers_tests.py` (`make install` runs it) as the package `transformers_tests`. Where the cache

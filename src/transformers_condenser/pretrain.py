@@ -570,8 +570,19 @@ def main(argv: list[str] | None = None) -> int:
         training_args.dataloader_pin_memory = False
     _interrupted_run["output_dir"] = str(Path(training_args.output_dir).resolve())
     output_dir = run_pretraining(model_args, data_args, training_args)
+    _shut_down_process_group()
     print(f"saved the pre-trained model (backbone, MLM head and Condenser head) to {output_dir}")
     return 0
+
+
+def _shut_down_process_group() -> None:
+    """Destroy the default process group (torchrun, `accelerate launch`) once the run is over, as torch asks of every
+    program that creates one: left to the interpreter's exit, gloo's worker threads can outlive it and abort a process
+    that finished its work ("terminate called without an active exception", SIGABRT), which fails the whole launch."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
