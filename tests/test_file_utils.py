@@ -216,3 +216,15 @@ def test_check_output_dir_replaces_only_its_own_previous_output(tmp_path: Path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="is a file"):
         check_output_dir(tmp_path / "file")
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES])
+def test_write_error_names_the_command_line_flag_that_chose_the_output(tmp_path: Path, code):
+    error = OSError(code, os.strerror(code), str(tmp_path / ".out.tmp-1" / "data.arrow"))
+    wrapped = file_utils.write_error(error, tmp_path / "out", option="--output_dir")
+    assert wrapped.errno == code and wrapped.filename == error.filename
+    assert str(tmp_path / "out") in str(wrapped) and "ass an --output_dir" in str(wrapped)
+    assert "--output_dir" not in str(file_utils.write_error(error, tmp_path / "out"))
+    # An error about a file elsewhere (an input that cannot be read) is not a write error: passed through unchanged.
+    elsewhere = OSError(code, os.strerror(code), "/somewhere/else/corpus.jsonl")
+    assert file_utils.write_error(elsewhere, tmp_path / "out", option="--output_dir") is elsewhere

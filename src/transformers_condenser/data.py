@@ -22,7 +22,6 @@ mode writes one row per document with its blocks as `spans`. Ids are stored with
 
 import argparse
 import dataclasses
-import errno
 import hashlib
 import json
 import os
@@ -42,7 +41,7 @@ from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging
 
 from .cli_utils import cli_entry_point
-from .file_utils import atomic_directory
+from .file_utils import atomic_directory, write_error
 from .utils_import import extra_imports
 
 
@@ -863,7 +862,7 @@ def _prepare_dataset(
         output_dir.parent.mkdir(parents=True, exist_ok=True)
         cache_dir = tempfile.mkdtemp(prefix=f".{output_dir.name}.cache-", dir=output_dir.parent)
     except OSError as error:
-        raise _write_error(error, output_dir) from None
+        raise write_error(error, output_dir, option="--output_dir") from None
     try:
         try:
             documents = _load_documents(
@@ -883,7 +882,7 @@ def _prepare_dataset(
                 output.save_to_disk(str(staging))
                 (staging / REPORT_FILE).write_text(json.dumps(dataclasses.asdict(report), indent=2) + "\n")
         except OSError as error:
-            raise _write_error(error, output_dir) from None
+            raise write_error(error, output_dir, option="--output_dir") from None
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
     return report
@@ -1028,29 +1027,6 @@ def _check_output_dir(output_dir: Path, source: Any) -> Path:
     return output_dir
 
 
-def _write_error(error: OSError, output_dir: Path) -> OSError:
-    """A user's message for an `OSError` met while writing `output_dir`: what happened, the fix, and that a previous
-    output is intact."""
-    intact = f"nothing was written to {output_dir}" + (
-        "; the previous dataset there is intact" if output_dir.exists() else ""
-    )
-    # The short system text: `atomic_directory` may already have given `error` a long message of its own.
-    reason = os.strerror(error.errno) if error.errno else str(error)
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return OSError(
-            error.errno,
-            f"no space left on the device to write {output_dir} ({reason}): {intact}. Free some space, or "
-            "pass an --output_dir on a disk with room (the run needs about twice the dataset's size while it writes)",
-        )
-    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return OSError(
-            error.errno,
-            f"no permission to write {output_dir} ({reason}: {error.filename}): {intact}. Choose an "
-            f"--output_dir in a folder you can write to, or fix the permissions of {output_dir.parent}",
-        )
-    return OSError(error.errno, f"could not write {output_dir} ({error}): {intact}")
-
-
 def _find_in_chain(error: BaseException, kind: type[BaseException]) -> BaseException | None:
     seen: set[int] = set()
     current: BaseException | None = error
@@ -1079,8 +1055,10 @@ def _reading_error(
             except _CorpusError as found:
                 return found
     os_error = _find_in_chain(error, OSError)
-    if os_error is not None and os_error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
-        return _write_error(os_error, output_dir)
+    if os_error is not None:
+        written = write_error(os_error, output_dir, option="--output_dir")  # a full disk or a missing permission
+        if written is not os_error:
+            return written
     if isinstance(error, (ValueError, TypeError, OSError)) and type(error).__module__ == "builtins":
         return error
     original = _find_in_chain(error, (ValueError, TypeError, OSError))

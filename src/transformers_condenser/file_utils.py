@@ -49,26 +49,28 @@ def default_mode(is_dir: bool) -> int:
     return (0o777 if is_dir else 0o666) & ~current_umask()
 
 
-def write_error(error: OSError, output: str | os.PathLike) -> OSError:
+def write_error(error: OSError, output: str | os.PathLike, option: str | None = None) -> OSError:
     """An error of the same class as `error` whose message names `output` and the fix, for a write that failed
     because the disk is full or the folder cannot be written; `error` itself for any other failure, and for an error
     about a file outside `output`'s parent folder (an input that cannot be read).
 
-    The result keeps `errno` and `filename`, so that callers can still tell the cases apart.
+    The result keeps `errno` and `filename`, so that callers can still tell the cases apart. With `option`, the
+    command-line flag that chose `output` (`"--output_dir"`), the fix names that flag.
     """
     if error.filename is not None and isinstance(error.filename, (str, os.PathLike)):
         where = Path(os.path.abspath(error.filename))
         if not where.is_relative_to(Path(os.path.abspath(output)).parent):
             return error
+    elsewhere = f"pass an {option}" if option else "choose an output folder"
     if error.errno in _NO_SPACE_ERRNOS:
         message = (
-            f"No space left on the device to write {output}. Free some space or choose an output folder on another "
-            "disk; nothing was written under the final name and a previous output, if any, is intact."
+            f"No space left on the device to write {output}. Free some space or {elsewhere} on another disk; "
+            "nothing was written under the final name and a previous output, if any, is intact."
         )
     elif error.errno in _NO_PERMISSION_ERRNOS:
         message = (
-            f"No permission to write {output}. Choose an output folder you can write to, or ask for write permission "
-            "on its parent folder; a previous output, if any, is intact."
+            f"No permission to write {output}. {elsewhere.capitalize()} you can write to, or ask for write "
+            "permission on its parent folder; a previous output, if any, is intact."
         )
     else:
         return error
