@@ -242,6 +242,22 @@ def test_full_disk_and_no_permission_name_the_folder_and_keep_the_previous_outpu
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".")]
 
 
+def test_unreadable_input_beside_the_output_is_not_called_a_write_error(tmp_path, tokenizer_dir, capsys, monkeypatch):
+    # The input and the output folder share a parent folder, so judging by folder alone would blame the output.
+    from transformers_condenser import data
+
+    source = tmp_path / "c.jsonl"
+    source.write_bytes(jsonl({"text": text} for text in GOOD[:2]))
+
+    def unreadable(file, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(file))
+
+    monkeypatch.setattr(data, "open", unreadable, raising=False)
+    code, _, err = run(tokenizer_dir, capsys, source, tmp_path / "out")
+    assert_clean_error(code, err, "Permission denied", str(source))
+    assert "No permission to write" not in err and not (tmp_path / "out").exists()
+
+
 def test_skip_bad_records_counts_them_and_names_the_first_ten(tmp_path, tokenizer_dir, capsys):
     records = [{"text": GOOD[i % 3]} if i % 2 else b"{broken" for i in range(30)]
     corpus = tmp_path / "corpus"

@@ -1055,7 +1055,7 @@ def _reading_error(
             except _CorpusError as found:
                 return found
     os_error = _find_in_chain(error, OSError)
-    if os_error is not None:
+    if os_error is not None and not _is_input_file(os_error.filename, source):
         written = write_error(os_error, output_dir, option="--output_dir")  # a full disk or a missing permission
         if written is not os_error:
             return written
@@ -1065,6 +1065,15 @@ def _reading_error(
     if original is not None and type(original).__module__ == "builtins":
         return original
     return error
+
+
+def _is_input_file(filename: Any, source: Any) -> bool:
+    """Whether `filename` (an `OSError`'s) is the input file or lies in the input folder: an input that cannot be read,
+    not an output that cannot be written, even when both sit in the same folder."""
+    if not isinstance(filename, (str, os.PathLike)) or not isinstance(source, (str, os.PathLike)):
+        return False
+    path, source_path = Path(filename).resolve(), Path(source).resolve()
+    return path == source_path or path.is_relative_to(source_path)
 
 
 def _from_generator(generator: Any, **kwargs: Any) -> Dataset:
