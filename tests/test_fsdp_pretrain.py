@@ -31,12 +31,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from datasets import Dataset
 from safetensors.torch import load_file
 
-from tests.models.condenser.testing_utils import NO_DROPOUT, tiny_config
+from tests.models.condenser.testing_utils import NO_DROPOUT, save_tiny_pretraining_data, tiny_config
 from transformers_condenser import CondenserForPreTraining, CondenserModel
-from transformers_condenser.demo import load_demo_corpus, train_demo_tokenizer
 from transformers_condenser.pretrain import main
 from transformers_condenser.trainer import CondenserTrainingArguments
 
@@ -54,18 +52,9 @@ RUNS = {
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("fsdp-pretrain")
-    corpus = load_demo_corpus()[:40]
-    tokenizer = train_demo_tokenizer(corpus, vocab_size=400)
-    tokenizer.save_pretrained(root / "tokenizer")
-    ids = [tokenizer(text, add_special_tokens=False)["input_ids"][:30] for text in corpus]
-    ids = [row for row in ids if len(row) >= 8]
-    Dataset.from_dict({"input_ids": ids}).save_to_disk(str(root / "blocks"))
-    Dataset.from_dict({"spans": [[row[: len(row) // 2], row[len(row) // 2 :]] for row in ids]}).save_to_disk(
-        str(root / "spans")
-    )
+    tokenizer, folders = save_tiny_pretraining_data(root, num_documents=40, vocab_size=400)
     tiny_config(vocab_size=len(tokenizer), **NO_DROPOUT).save_pretrained(root / "config")
-    return {"root": root, "tokenizer": root / "tokenizer", "blocks": root / "blocks", "spans": root / "spans",
-            "config": root / "config"}  # fmt: skip
+    return {**folders, "config": root / "config"}
 
 
 def _free_port() -> int:

@@ -22,13 +22,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from datasets import Dataset
 from safetensors.torch import load_file
 from transformers import BertForMaskedLM
 
-from tests.models.condenser.testing_utils import FOUR_LAYER_FIELDS, tiny_bert_config, tiny_config
+from tests.models.condenser.testing_utils import (
+    FOUR_LAYER_FIELDS,
+    save_tiny_pretraining_data,
+    tiny_bert_config,
+    tiny_config,
+)
 from transformers_condenser import CondenserForPreTraining
-from transformers_condenser.demo import load_demo_corpus, train_demo_tokenizer
 from transformers_condenser.pretrain import main
 
 
@@ -41,14 +44,7 @@ COMMON_FLAGS += ["--max_length", "64"]
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A tokenizer, a tiny BERT, a tiny config and both kinds of prepared dataset, built once for the module."""
     root = tmp_path_factory.mktemp("pretrain")
-    corpus = load_demo_corpus()[:80]
-    tokenizer = train_demo_tokenizer(corpus, vocab_size=600)
-    tokenizer.save_pretrained(root / "tokenizer")
-    ids = [tokenizer(text, add_special_tokens=False)["input_ids"][:30] for text in corpus]
-    ids = [row for row in ids if len(row) >= 8]
-    Dataset.from_dict({"input_ids": ids}).save_to_disk(str(root / "blocks"))
-    spans = [[row[: len(row) // 2], row[len(row) // 2 :]] for row in ids]
-    Dataset.from_dict({"spans": spans}).save_to_disk(str(root / "spans"))
+    tokenizer, folders = save_tiny_pretraining_data(root, num_documents=80, vocab_size=600)
 
     # 4 layers: the runs below pass `--skip_from 2`.
     tiny_config(vocab_size=len(tokenizer), **FOUR_LAYER_FIELDS).save_pretrained(root / "config")
@@ -57,8 +53,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     bert = BertForMaskedLM(tiny_bert_config(vocab_size=len(tokenizer), **FOUR_LAYER_FIELDS))
     bert.save_pretrained(root / "bert")
     tokenizer.save_pretrained(root / "bert")
-    return {"root": root, "tokenizer": root / "tokenizer", "blocks": root / "blocks", "spans": root / "spans",
-            "config": root / "config", "bert": root / "bert"}  # fmt: skip
+    return {**folders, "config": root / "config", "bert": root / "bert"}
 
 
 def test_condenser_from_config_writes_checkpoint_loss_curve_and_card(workspace: dict[str, Path]):

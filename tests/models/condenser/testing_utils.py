@@ -228,6 +228,39 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
+def save_tiny_pretraining_data(
+    root: Path, num_documents: int, vocab_size: int
+) -> tuple[PreTrainedTokenizerFast, dict[str, Path]]:
+    """Save a tokenizer and both kinds of prepared dataset under `root`, for the tests that run `condenser-pretrain`.
+
+    The tokenizer (`tokenizer/`) is `train_demo_tokenizer` over the first `num_documents` paragraphs of the demo corpus;
+    each paragraph's first 30 token ids (paragraphs under 8 tokens left out) make one Condenser block (`blocks/`) and,
+    cut in two halves, one coCondenser document of 2 spans (`spans/`).
+
+    Returns:
+        The tokenizer, and the folders by name: `root`, `tokenizer`, `blocks` and `spans`.
+    """
+    from datasets import Dataset
+
+    from transformers_condenser.demo import load_demo_corpus, train_demo_tokenizer
+
+    corpus = load_demo_corpus()[:num_documents]
+    tokenizer = train_demo_tokenizer(corpus, vocab_size=vocab_size)
+    tokenizer.save_pretrained(root / "tokenizer")
+    ids = [tokenizer(text, add_special_tokens=False)["input_ids"][:30] for text in corpus]
+    ids = [row for row in ids if len(row) >= 8]
+    Dataset.from_dict({"input_ids": ids}).save_to_disk(str(root / "blocks"))
+    Dataset.from_dict({"spans": [[row[: len(row) // 2], row[len(row) // 2 :]] for row in ids]}).save_to_disk(
+        str(root / "spans")
+    )
+    return tokenizer, {
+        "root": root,
+        "tokenizer": root / "tokenizer",
+        "blocks": root / "blocks",
+        "spans": root / "spans",
+    }
+
+
 def save_tiny_checkpoint(directory: str | Path, seed: int = 0, **overrides: Any) -> CondenserForPreTraining:
     """Save `tiny_model(CondenserForPreTraining, seed, ...)` over `TINY_VOCAB` and `tiny_tokenizer()` to `directory`.
 
